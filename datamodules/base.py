@@ -15,7 +15,29 @@ from __future__ import annotations
 
 import lightning as L
 import torch
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader, Dataset, Sampler
+
+
+class EpochShuffleSampler(Sampler[int]):
+    """A fresh permutation each epoch, seeded by ``(seed, epoch)``.
+
+    The order of the data is then a function of the epoch alone, not of the global RNG, so a run
+    resumed from a checkpoint sees the same batches as the uninterrupted run. Lightning calls
+    ``set_epoch`` at the start of every epoch.
+    """
+
+    def __init__(self, size: int, seed: int) -> None:
+        self.size, self.seed, self.epoch = size, seed, 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __iter__(self):  # noqa: ANN204
+        generator = torch.Generator().manual_seed(self.seed * 1_000_003 + self.epoch)
+        return iter(torch.randperm(self.size, generator=generator).tolist())
+
+    def __len__(self) -> int:
+        return self.size
 
 
 class _PredictIndices(Dataset):
@@ -67,10 +89,12 @@ class GANDataModule(L.LightningDataModule):
         return DataLoader(
             dataset,
             batch_size=self.batch_size,
-            shuffle=shuffle,
+            sampler=EpochShuffleSampler(len(dataset), self.seed) if shuffle else None,
             drop_last=drop_last,
             num_workers=self.num_workers,
             persistent_workers=self.num_workers > 0,
+            # the loader's own generator seeds its workers, so creating an iterator leaves the global RNG alone
+            generator=torch.Generator().manual_seed(self.seed),
         )
 
     def train_dataloader(self) -> DataLoader:

@@ -1,0 +1,366 @@
+"""GANModule: the manual-optimization loop every GAN family reuses.
+
+A family subclasses :class:`GANModule` and supplies two methods returning dicts of named tensors:
+``discriminator_loss(batch, reg_weight)`` and ``generator_loss(batch)`` (the total under ``"loss"``,
+other keys are full log names such as ``"loss/D/gp"`` or ``"D/real"``). This class owns the rest:
+toggled optimizers, ``n_critic``, lazy regularization, gradient clipping, the generator EMA, the
+``generator_steps`` / ``discriminator_steps`` / ``images_seen`` counters, LR schedulers, RNG state in
+checkpoints, logging, validation, sampling and prediction.
+
+Counters: Lightning's ``trainer.global_step`` counts every ``optimizer.step()``, the discriminator's
+and the generator's. With ``n_critic = 1`` each batch is two steps, so ``--trainer.max_steps 1000``
+trains 500 batches; ``max_generator_steps`` counts generator steps alone and is what schedules and
+callbacks here use.
+"""
+
+from __future__ import annotations
+
+import copy
+import random
+from typing import Any
+
+import lightning as L
+import numpy as np
+import torch
+from lightning.pytorch.cli import LRSchedulerCallable, OptimizerCallable
+from torch import Tensor, nn
+
+
+def ema_beta(batch_size: int, images_seen: int, decay: float | None, half_life_kimg: float | None,
+             rampup: float | None) -> float:
+    """The EMA coefficient for one generator step; a pure function of the step's inputs.
+
+    Either a constant ``decay`` or a half-life in thousands of images (stylegan2-ada's ``ema_kimg``):
+    ``beta = 0.5 ** (batch_size / half_life_images)``, so the half-life does not depend on the batch
+    size. ``rampup`` caps the half-life at ``rampup * images_seen`` early in training.
+    """
+    if half_life_kimg is None:
+        return float(decay if decay is not None else 0.0)
+    half_life = half_life_kimg * 1000.0
+    if rampup is not None:
+        half_life = min(half_life, images_seen * rampup)
+    return 0.5 ** (batch_size / max(half_life, 1e-8))
+
+
+def _rng_state() -> dict[str, Any]:
+    # numpy's state is stored as tensors and ints so that checkpoints load with weights_only=True
+    kind, keys, pos, has_gauss, cached = np.random.get_state()
+    state = {"torch": torch.get_rng_state(), "python": random.getstate(),
+             "numpy": [kind, torch.from_numpy(keys.astype(np.int64)), int(pos), int(has_gauss), float(cached)]}
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def _set_rng_state(state: dict[str, Any]) -> None:
+    torch.set_rng_state(state["torch"])
+    kind, keys, pos, has_gauss, cached = state["numpy"]
+    np.random.set_state((kind, keys.numpy().astype(np.uint32), pos, has_gauss, cached))
+    random.setstate(state["python"])
+    if "cuda" in state and torch.cuda.is_available() and len(state["cuda"]) == torch.cuda.device_count():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+class GANModule(L.LightningModule):
+    """The alternating discriminator/generator loop with manual optimization.
+
+    Args:
+        generator: maps ``z [N, latent_dim]`` (and labels when ``num_classes > 0``) to samples
+            ``[N, *sample_shape]``; must expose ``latent_dim``, ``sample_shape`` and ``num_classes``.
+        discriminator: maps samples to logits (``[N]`` or a patch map).
+        g_optimizer: optimizer factory for the generator; default Adam(2e-4, betas (0.5, 0.999)).
+        d_optimizer: optimizer factory for the discriminator; same default.
+        g_scheduler: optional LR scheduler factory for the generator's optimizer.
+        d_scheduler: optional LR scheduler factory for the discriminator's optimizer.
+        scheduler_interval: ``"step"`` steps the G scheduler every generator step and the D scheduler
+            every discriminator step; ``"epoch"`` steps both at the end of each epoch.
+        n_critic: discriminator steps (batches) per generator step.
+        reg_interval: lazy regularization: penalties run every ``reg_interval``-th discriminator step,
+            scaled by ``reg_interval`` (StyleGAN2); 1 means every step.
+        ema_decay: constant generator-EMA decay per generator step (e.g. 0.999); None for no EMA.
+        ema_half_life_kimg: EMA half-life in thousands of images (overrides ``ema_decay``).
+        ema_rampup: caps the half-life at ``ema_rampup * images_seen`` (stylegan2-ada uses 0.05).
+        max_generator_steps: stop training after this many generator steps.
+        gradient_clip_val: clip each player's gradients to this norm (or value) before its step.
+        gradient_clip_algorithm: ``"norm"`` or ``"value"``.
+        num_fixed_samples: size of the fixed latent batch used for sample grids (kept in checkpoints).
+        sample_seed: seed of the fixed latent batch and of ``predict``'s per-index latents.
+    """
+
+    def __init__(
+        self,
+        generator: nn.Module,
+        discriminator: nn.Module,
+        g_optimizer: OptimizerCallable | None = None,
+        d_optimizer: OptimizerCallable | None = None,
+        g_scheduler: LRSchedulerCallable | None = None,
+        d_scheduler: LRSchedulerCallable | None = None,
+        scheduler_interval: str = "step",
+        n_critic: int = 1,
+        reg_interval: int = 1,
+        ema_decay: float | None = None,
+        ema_half_life_kimg: float | None = None,
+        ema_rampup: float | None = None,
+        max_generator_steps: int | None = None,
+        gradient_clip_val: float | None = None,
+        gradient_clip_algorithm: str = "norm",
+        num_fixed_samples: int = 64,
+        sample_seed: int = 0,
+    ) -> None:
+        super().__init__()
+        for name in ("latent_dim", "sample_shape"):
+            if not hasattr(generator, name):
+                raise TypeError(f"generator {type(generator).__name__} has no '{name}' attribute; "
+                                "subclass gan_modules.nets.Network or set it")
+        if n_critic < 1 or reg_interval < 1:
+            raise ValueError(f"n_critic and reg_interval must be >= 1, got {n_critic} and {reg_interval}")
+        if scheduler_interval not in ("step", "epoch"):
+            raise ValueError(f"scheduler_interval must be 'step' or 'epoch', got '{scheduler_interval}'")
+        if gradient_clip_algorithm not in ("norm", "value"):
+            raise ValueError(f"gradient_clip_algorithm must be 'norm' or 'value', got '{gradient_clip_algorithm}'")
+        if ema_decay is not None and not 0.0 <= ema_decay < 1.0:
+            raise ValueError(f"ema_decay must be in [0, 1), got {ema_decay}")
+        self.automatic_optimization = False
+        self.save_hyperparameters(ignore=["generator", "discriminator", "g_optimizer", "d_optimizer",
+                                          "g_scheduler", "d_scheduler"])
+        self.generator = generator
+        self.discriminator = discriminator
+        self.generator_ema: nn.Module | None = None
+        if ema_decay is not None or ema_half_life_kimg is not None:
+            # Left in train mode (sample() switches to eval) so Lightning does not warn about eval modules.
+            self.generator_ema = copy.deepcopy(generator).requires_grad_(False)
+        self._optimizer_factories = {"G": g_optimizer, "D": d_optimizer}
+        self._scheduler_factories = {"G": g_scheduler, "D": d_scheduler}
+        self.scheduler_interval = scheduler_interval
+        self.n_critic = n_critic
+        self.reg_interval = reg_interval
+        self.ema_decay, self.ema_half_life_kimg, self.ema_rampup = ema_decay, ema_half_life_kimg, ema_rampup
+        self.max_generator_steps = max_generator_steps
+        self.gradient_clip_val, self.gradient_clip_algorithm = gradient_clip_val, gradient_clip_algorithm
+        self.sample_seed = sample_seed
+        self.latent_dim = int(generator.latent_dim)
+        self.num_classes = int(getattr(generator, "num_classes", 0))
+        self.sample_shape = tuple(generator.sample_shape)
+        seeded = torch.Generator().manual_seed(sample_seed)
+        self.register_buffer("fixed_latents", torch.randn(num_fixed_samples, self.latent_dim, generator=seeded))
+        labels = torch.arange(num_fixed_samples) % self.num_classes if self.num_classes else torch.zeros(0)
+        self.register_buffer("fixed_labels", labels.long())
+        self.generator_steps = 0
+        self.discriminator_steps = 0
+        self.images_seen = 0
+        self._pending_rng_state: dict[str, Any] | None = None
+
+    # ----------------------------------------------------------------------------------------------
+    # Hooks a family supplies (the noise-to-image defaults serve GAN, cGAN, ACGAN, ...)
+
+    def discriminator_loss(self, batch: dict[str, Tensor], reg_weight: float) -> dict[str, Tensor]:
+        """The discriminator's loss on one batch; ``reg_weight`` is 0 on steps without penalties."""
+        raise NotImplementedError
+
+    def generator_loss(self, batch: dict[str, Tensor]) -> dict[str, Tensor]:
+        """The generator's loss on one batch."""
+        raise NotImplementedError
+
+    def after_discriminator_step(self) -> None:
+        """Called after each discriminator optimizer step (weight clipping goes here)."""
+
+    def batch_size_of(self, batch: dict[str, Tensor]) -> int:
+        return int(batch["image"].shape[0])
+
+    def real_samples(self, batch: dict[str, Tensor]) -> Tensor:
+        """The real samples of a batch, shape-checked against the generator's ``sample_shape``."""
+        real = batch["image"]
+        if tuple(real.shape[1:]) != self.sample_shape:
+            raise ValueError(f"data gives samples of shape {tuple(real.shape[1:])} but the generator makes "
+                             f"{self.sample_shape}; link or set the network's sample_shape to the data's")
+        return real
+
+    def latents(self, n: int, generator: torch.Generator | None = None) -> Tensor:
+        """``z ~ N(0, I)`` of shape ``[n, latent_dim]`` on the module's device."""
+        if generator is not None and generator.device != self.device:
+            return torch.randn(n, self.latent_dim, generator=generator, device=generator.device).to(self.device)
+        return torch.randn(n, self.latent_dim, generator=generator, device=self.device)
+
+    def generate(self, z: Tensor, labels: Tensor | None = None, net: nn.Module | None = None) -> Tensor:
+        """Runs a generator (the training one by default) on latents (and labels when conditional)."""
+        net = self.generator if net is None else net
+        return net(z, labels) if self.num_classes else net(z)
+
+    def discriminate(self, x: Tensor, labels: Tensor | None = None) -> Tensor:
+        return self.discriminator(x, labels) if self.num_classes else self.discriminator(x)
+
+    # ----------------------------------------------------------------------------------------------
+    # The loop
+
+    def training_step(self, batch: dict[str, Tensor], batch_idx: int) -> dict[str, Tensor]:
+        d_opt, g_opt = self.optimizers()
+        reg_weight = float(self.reg_interval) if self.discriminator_steps % self.reg_interval == 0 else 0.0
+        with self.toggled_optimizer(d_opt):
+            d_out = self.discriminator_loss(batch, reg_weight)
+            self._optimize(d_opt, d_out["loss"])
+        self.after_discriminator_step()
+        self.discriminator_steps += 1
+        self._step_scheduler("D")
+        batch_size = self.batch_size_of(batch) * self.trainer.world_size
+        self.images_seen += batch_size
+        logs = {"loss/D": d_out["loss"].detach(), **{k: v.detach() for k, v in d_out.items() if k != "loss"}}
+        if self.discriminator_steps % self.n_critic == 0:
+            with self.toggled_optimizer(g_opt):
+                g_out = self.generator_loss(batch)
+                self._optimize(g_opt, g_out["loss"])
+            self.generator_steps += 1
+            self._update_ema(batch_size)
+            self._step_scheduler("G")
+            logs.update({"loss/G": g_out["loss"].detach(), **{k: v.detach() for k, v in g_out.items() if k != "loss"}})
+        self.log_dict(logs, prog_bar=False, batch_size=self.batch_size_of(batch))
+        self.log_dict({"progress/generator_steps": float(self.generator_steps),
+                       "progress/kimg": self.images_seen / 1000.0}, batch_size=self.batch_size_of(batch))
+        if self.max_generator_steps is not None and self.generator_steps >= self.max_generator_steps:
+            self.trainer.should_stop = True
+        return logs
+
+    def _optimize(self, optimizer: Any, loss: Tensor) -> None:
+        optimizer.zero_grad(set_to_none=True)
+        self.manual_backward(loss)
+        if self.gradient_clip_val is not None:
+            self.clip_gradients(optimizer, gradient_clip_val=self.gradient_clip_val,
+                                gradient_clip_algorithm=self.gradient_clip_algorithm)
+        optimizer.step()
+
+    @torch.no_grad()
+    def _update_ema(self, batch_size: int) -> None:
+        if self.generator_ema is None:
+            return
+        beta = ema_beta(batch_size, self.images_seen, self.ema_decay, self.ema_half_life_kimg, self.ema_rampup)
+        for p_ema, p in zip(self.generator_ema.parameters(), self.generator.parameters(), strict=True):
+            p_ema.lerp_(p.detach(), 1.0 - beta)
+        for b_ema, b in zip(self.generator_ema.buffers(), self.generator.buffers(), strict=True):
+            b_ema.copy_(b)  # BatchNorm statistics are copied, not averaged (stylegan2-ada does the same)
+        self.log("ema/beta", beta, batch_size=batch_size)
+
+    def _step_scheduler(self, player: str) -> None:
+        scheduler = self._schedulers.get(player)
+        if scheduler is not None and self.scheduler_interval == "step":
+            scheduler.step()
+
+    def on_train_epoch_end(self) -> None:
+        if self.scheduler_interval == "epoch":
+            for scheduler in self._schedulers.values():
+                scheduler.step()
+
+    def configure_optimizers(self) -> Any:
+        players = {"D": self.discriminator, "G": self.generator}
+        configs, self._schedulers = [], {}
+        for player, net in players.items():
+            factory = self._optimizer_factories[player]
+            params = [p for p in net.parameters() if p.requires_grad]
+            optimizer = factory(params) if factory else torch.optim.Adam(params, lr=2e-4, betas=(0.5, 0.999))
+            config: dict[str, Any] = {"optimizer": optimizer}
+            if self._scheduler_factories[player] is not None:
+                self._schedulers[player] = self._scheduler_factories[player](optimizer)
+                config["lr_scheduler"] = {"scheduler": self._schedulers[player], "interval": self.scheduler_interval}
+            configs.append(config)
+        return tuple(configs)
+
+    # ----------------------------------------------------------------------------------------------
+    # Sampling, validation and prediction
+
+    def sampling_network(self) -> nn.Module:
+        """The EMA generator when there is one, else the training generator."""
+        return self.generator_ema if self.generator_ema is not None else self.generator
+
+    @torch.no_grad()
+    def sample(self, n: int, labels: Tensor | None = None, generator: torch.Generator | None = None,
+               z: Tensor | None = None) -> Tensor:
+        """``n`` samples ``[n, *sample_shape]`` from the EMA generator (eval mode) when there is one.
+
+        Args:
+            n: number of samples.
+            labels: ``[n]`` class indices for conditional models; cycled ``0..K-1`` when None.
+            generator: torch RNG for the latents (reproducible samples).
+            z: explicit latents ``[n, latent_dim]`` (overrides ``generator``).
+        """
+        net = self.sampling_network()
+        z = self.latents(n, generator) if z is None else z.to(self.device)
+        if self.num_classes and labels is None:
+            labels = torch.arange(n, device=self.device) % self.num_classes
+        was_training = net.training
+        net.eval()
+        try:
+            return self.generate(z, None if labels is None else labels.to(self.device), net=net)
+        finally:
+            net.train(was_training)
+
+    def sample_fixed(self) -> Tensor:
+        """Samples from the fixed latent batch (the same latents for every grid of a run)."""
+        return self.sample(len(self.fixed_latents), labels=self.fixed_labels if self.num_classes else None,
+                           z=self.fixed_latents)
+
+    def _evaluation_step(self, batch: dict[str, Tensor], batch_idx: int, prefix: str) -> None:
+        real = self.real_samples(batch)
+        labels = batch.get("label") if self.num_classes else None
+        seeded = torch.Generator().manual_seed(self.sample_seed * 100_003 + batch_idx)  # same fakes every time
+        fake = self.sample(len(real), labels=labels, generator=seeded)
+        self.log_dict({f"{prefix}/D/real": self.discriminate(real, labels).mean(),
+                       f"{prefix}/D/fake": self.discriminate(fake, labels).mean()}, batch_size=len(real))
+
+    def validation_step(self, batch: dict[str, Tensor], batch_idx: int) -> None:
+        self._evaluation_step(batch, batch_idx, "val")
+
+    def test_step(self, batch: dict[str, Tensor], batch_idx: int) -> None:
+        self._evaluation_step(batch, batch_idx, "test")
+
+    def predict_step(self, batch: dict[str, Tensor], batch_idx: int) -> dict[str, Tensor]:
+        """One sample per ``batch["index"]``, its latent seeded by ``sample_seed`` and the index."""
+        indices = batch["index"]
+        z = torch.stack([torch.randn(self.latent_dim, generator=torch.Generator().manual_seed(
+            self.sample_seed * 1_000_003 + int(i))) for i in indices])
+        labels = batch.get("label") if self.num_classes else None
+        out = {"index": indices, "image": self.sample(len(indices), labels=labels, z=z)}
+        if labels is not None:
+            out["label"] = labels
+        return out
+
+    # ----------------------------------------------------------------------------------------------
+    # Checkpoints
+
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        spec = getattr(self.sampling_network(), "init_spec", None)
+        checkpoint["gan"] = {
+            "generator_steps": self.generator_steps,
+            "discriminator_steps": self.discriminator_steps,
+            "images_seen": self.images_seen,
+            "rng": _rng_state(),
+            "generator_spec": spec,
+            "generator_key": "generator_ema" if self.generator_ema is not None else "generator",
+            "latent_dim": self.latent_dim,
+            "num_classes": self.num_classes,
+            "sample_shape": list(self.sample_shape),
+        }
+
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        state = checkpoint.get("gan")
+        if state is None:
+            raise KeyError("checkpoint has no 'gan' entry: it was not written by a GANModule")
+        self.generator_steps = int(state["generator_steps"])
+        self.discriminator_steps = int(state["discriminator_steps"])
+        self.images_seen = int(state["images_seen"])
+        # Applied when training starts, after the sanity check, so a resumed run draws the same
+        # random numbers as the uninterrupted one.
+        self._pending_rng_state = state.get("rng")
+
+    def on_train_start(self) -> None:
+        if self._pending_rng_state is not None:
+            _set_rng_state(self._pending_rng_state)
+            self._pending_rng_state = None
+        if self.max_generator_steps is not None and self.generator_steps >= self.max_generator_steps:
+            self.trainer.should_stop = True
+
+    @property
+    def kimg(self) -> float:
+        return self.images_seen / 1000.0
+
+    def extra_repr(self) -> str:
+        params = sum(p.numel() for p in self.generator.parameters()), sum(p.numel() for p in self.discriminator.parameters())
+        return f"G params={params[0]:,}, D params={params[1]:,}, latent_dim={self.latent_dim}, n_critic={self.n_critic}"
+

@@ -1,0 +1,195 @@
+"""DCGAN generator and discriminator (Radford et al. 2016) for square power-of-two images.
+
+Generator: ``z`` is projected to a 4x4 map with ``base_channels * H/8`` channels, then stride-2
+stages double the resolution and halve the channels until ``H``; the last stage outputs
+``sample_shape[0]`` channels through tanh. Discriminator: the mirror image, down to 4x4, then a 4x4
+convolution to one logit. 32 and 64 px are the documented sizes; any power of two >= 8 works.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from torch import Tensor, nn
+from torch.nn.utils import parametrize
+from torch.nn.utils.parametrizations import spectral_norm as _spectral_norm
+
+from .base import Network, check_sample_shape, get_activation, get_norm2d
+from .mlp import check_input_shape
+
+UPSAMPLE_MODES = ("nearest_conv", "transposed")
+INIT_MODES = ("dcgan", "default")
+_WEIGHTED = (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)
+_NORMS = (nn.modules.batchnorm._BatchNorm, nn.GroupNorm, nn.modules.instancenorm._InstanceNorm)
+
+
+def dcgan_init(module: nn.Module) -> None:
+    """DCGAN initialisation for one module; use as ``net.apply(dcgan_init)``.
+
+    Conv/ConvTranspose/Linear weights ~ N(0, 0.02); affine norm weights ~ N(1, 0.02); biases 0.
+    On a spectral-normalised layer the unnormalised ``original`` weight is initialised.
+    """
+    if isinstance(module, _WEIGHTED):
+        if parametrize.is_parametrized(module, "weight"):
+            weight = module.parametrizations.weight.original
+        else:
+            weight = module.weight
+        nn.init.normal_(weight, 0.0, 0.02)
+        if module.bias is not None:
+            nn.init.zeros_(module.bias)
+    elif isinstance(module, _NORMS) and getattr(module, "weight", None) is not None:
+        nn.init.normal_(module.weight, 1.0, 0.02)
+        nn.init.zeros_(module.bias)
+
+
+def _check_image_shape(sample_shape: Sequence[int], name: str) -> tuple[int, int]:
+    """Validates a square power-of-two ``(C, H, W)`` with ``H >= 8``; returns ``(channels, stages)``.
+
+    ``stages`` is the number of stride-2 stages between 4x4 and ``H`` (3 for 32 px, 4 for 64 px).
+    """
+    channels, height, width = check_sample_shape(sample_shape, ndim=3, name=name)
+    if height != width or height < 8 or height & (height - 1):
+        raise ValueError(
+            f"{name}: images must be square with a power-of-two size >= 8 (32 or 64 documented), "
+            f"got sample_shape {tuple(sample_shape)}"
+        )
+    return channels, height.bit_length() - 3  # log2(H) - log2(4)
+
+
+def _check_choice(name: str, what: str, value: str, valid: Sequence[str]) -> None:
+    if value not in valid:
+        raise ValueError(f"{name}: unknown {what} '{value}'; valid: {', '.join(valid)}")
+
+
+def _finish_init(net: nn.Module, init: str, spectral_norm: bool) -> None:
+    """Applies the initialisation, then spectral norm (its power-iteration vectors must see final weights)."""
+    if init == "dcgan":
+        net.apply(dcgan_init)
+    if spectral_norm:
+        for layer in [m for m in net.modules() if isinstance(m, _WEIGHTED)]:
+            _spectral_norm(layer)
+
+
+class DCGANGenerator(Network):
+    """DCGAN generator: ``z [N, latent_dim] -> images [N, C, H, W]`` in ``[-1, 1]``.
+
+    Args:
+        sample_shape: ``(C, H, W)``, square, ``H`` a power of two >= 8.
+        latent_dim: size of ``z``.
+        base_channels: channels of the last hidden stage; earlier stages have 2x, 4x, ...
+        upsample: ``"transposed"`` (ConvTranspose2d(4, 2, 1), as in the paper) or
+            ``"nearest_conv"`` (nearest upsampling + Conv2d(3, 1, 1): no checkerboard artifacts,
+            Odena et al. 2016).
+        norm: norm of the hidden layers (``batch``, ``instance``, ``layer``, ``none``); none on the output.
+        activation: hidden activation.
+        init: ``"dcgan"`` (N(0, 0.02), see :func:`dcgan_init`) or ``"default"`` (PyTorch's).
+    """
+
+    def __init__(
+        self,
+        sample_shape: Sequence[int] = (1, 32, 32),
+        latent_dim: int = 100,
+        base_channels: int = 64,
+        upsample: str = "transposed",
+        norm: str = "batch",
+        activation: str = "relu",
+        init: str = "dcgan",
+    ) -> None:
+        super().__init__()
+        name = type(self).__name__
+        out_channels, stages = _check_image_shape(sample_shape, name)
+        _check_choice(name, "upsample", upsample, UPSAMPLE_MODES)
+        _check_choice(name, "init", init, INIT_MODES)
+        if latent_dim < 1 or base_channels < 1:
+            raise ValueError(f"{name}: latent_dim and base_channels must be >= 1")
+        self.sample_shape = tuple(int(s) for s in sample_shape)
+        self.latent_dim = int(latent_dim)
+        self.num_classes = 0
+        self.upsample = upsample
+        bias = norm == "none"  # a bias right before a norm layer is cancelled by it
+        width = base_channels * 2 ** (stages - 1)
+
+        if upsample == "transposed":
+            self.project = nn.Sequential(
+                nn.Unflatten(1, (latent_dim, 1, 1)), nn.ConvTranspose2d(latent_dim, width, 4, 1, 0, bias=bias)
+            )
+        else:
+            self.project = nn.Sequential(
+                nn.Linear(latent_dim, width * 16, bias=bias), nn.Unflatten(1, (width, 4, 4))
+            )
+        layers: list[nn.Module] = [get_norm2d(norm, width), get_activation(activation)]
+        for stage in range(stages):
+            last = stage == stages - 1
+            c_out = out_channels if last else width // 2
+            layers.append(self._upsample(width, c_out, bias=bias or last))
+            if last:
+                layers.append(nn.Tanh())
+            else:
+                layers += [get_norm2d(norm, c_out), get_activation(activation)]
+            width = c_out
+        self.body = nn.Sequential(*layers)
+        _finish_init(self, init, spectral_norm=False)
+
+    def _upsample(self, c_in: int, c_out: int, bias: bool) -> nn.Module:
+        """One stride-2 upsampling layer (doubles H and W)."""
+        if self.upsample == "transposed":
+            return nn.ConvTranspose2d(c_in, c_out, 4, 2, 1, bias=bias)
+        return nn.Sequential(nn.Upsample(scale_factor=2, mode="nearest"), nn.Conv2d(c_in, c_out, 3, 1, 1, bias=bias))
+
+    def forward(self, z: Tensor) -> Tensor:
+        """Maps ``z [N, latent_dim]`` to images ``[N, C, H, W]`` in ``[-1, 1]``."""
+        check_input_shape(type(self).__name__, z, (self.latent_dim,), "z ")
+        return self.body(self.project(z))
+
+
+class DCGANDiscriminator(Network):
+    """DCGAN discriminator: ``images [N, C, H, W] -> logits [N]`` (no sigmoid; larger = more real).
+
+    Args:
+        sample_shape: ``(C, H, W)``, square, ``H`` a power of two >= 8.
+        base_channels: channels of the first stage; later stages have 2x, 4x, ...
+        norm: norm of the hidden layers except the first (``batch``, ``instance``, ``layer``,
+            ``none``). Use ``none`` or ``layer`` with gradient penalties, since batch statistics make
+            each sample's gradient depend on the rest of the batch; ``none`` is usual with spectral norm.
+        activation: hidden activation; LeakyReLU(0.2) by default.
+        spectral_norm: wrap every convolution with spectral normalization (Miyato et al. 2018).
+        init: ``"dcgan"`` (N(0, 0.02), see :func:`dcgan_init`) or ``"default"`` (PyTorch's).
+    """
+
+    def __init__(
+        self,
+        sample_shape: Sequence[int] = (1, 32, 32),
+        base_channels: int = 64,
+        norm: str = "batch",
+        activation: str = "leaky_relu",
+        spectral_norm: bool = False,
+        init: str = "dcgan",
+    ) -> None:
+        super().__init__()
+        name = type(self).__name__
+        in_channels, stages = _check_image_shape(sample_shape, name)
+        _check_choice(name, "init", init, INIT_MODES)
+        if base_channels < 1:
+            raise ValueError(f"{name}: base_channels must be >= 1, got {base_channels}")
+        self.sample_shape = tuple(int(s) for s in sample_shape)
+        self.latent_dim = 0
+        self.num_classes = 0
+        bias = norm == "none"
+
+        layers: list[nn.Module] = []
+        c_in, c_out = in_channels, base_channels
+        for stage in range(stages):
+            first = stage == 0
+            layers.append(nn.Conv2d(c_in, c_out, 4, 2, 1, bias=bias or first))
+            if not first:  # the paper leaves the input layer unnormalised
+                layers.append(get_norm2d(norm, c_out))
+            layers.append(get_activation(activation))
+            c_in, c_out = c_out, c_out * 2
+        layers.append(nn.Conv2d(c_in, 1, 4, 1, 0))  # 4x4 -> 1x1 logit
+        self.body = nn.Sequential(*layers)
+        _finish_init(self, init, spectral_norm)
+
+    def forward(self, x: Tensor) -> Tensor:
+        """Maps images ``[N, C, H, W]`` to logits ``[N]``."""
+        check_input_shape(type(self).__name__, x, self.sample_shape)
+        return self.body(x).flatten()

@@ -1,0 +1,104 @@
+"""Discriminator regularizers: gradient penalties, weight clipping, drift.
+
+The penalties differentiate D's output with respect to its input through
+``torch.autograd.grad(create_graph=True)``, so the returned scalar backpropagates into D's
+parameters. They return the bare penalty: the caller multiplies by its weight (λ, γ/2, ...), so one
+function serves every paper's convention.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+from torch import Tensor, nn
+
+
+def _per_sample_grad_sq_norm(outputs: Tensor, inputs: Tensor) -> Tensor:
+    """``||∇_x D(x)||²`` per sample, shape ``[N]``; keeps the graph so the result can be backpropagated."""
+    # Summing over the batch gives each sample's own gradient since samples do not interact in D
+    # (true for D without batch statistics, e.g. eval-mode BN, LayerNorm, no norm).
+    (grad,) = torch.autograd.grad(outputs=outputs.sum(), inputs=inputs, create_graph=True)
+    return grad.pow(2).flatten(1).sum(1)
+
+
+def gradient_penalty(
+    discriminator: Callable[[Tensor], Tensor],
+    real: Tensor,
+    fake: Tensor,
+    generator: torch.Generator | None = None,
+) -> Tensor:
+    """WGAN-GP two-sided penalty (Gulrajani et al. 2017): ``E[(||∇ D(x̂)||₂ - 1)²]``.
+
+    ``x̂ = ε·real + (1-ε)·fake`` with ``ε ~ U[0, 1]`` drawn once per sample.
+
+    Args:
+        discriminator: maps ``[N, *sample_shape]`` to logits (any shape with leading ``N``); may be a
+            lambda closing over labels for conditional D.
+        real: real samples ``[N, *sample_shape]``.
+        fake: generated samples, same shape; detached here (the penalty trains D only).
+        generator: optional RNG for ``ε`` (reproducible tests).
+
+    Returns:
+        Scalar ``>= 0``, NOT multiplied by λ (the paper uses λ = 10).
+    """
+    if real.shape != fake.shape:
+        raise ValueError(f"gradient_penalty: real {tuple(real.shape)} and fake {tuple(fake.shape)} differ")
+    eps_shape = (real.shape[0],) + (1,) * (real.dim() - 1)
+    eps = torch.rand(eps_shape, generator=generator, device=real.device, dtype=real.dtype)
+    mixed = (eps * real.detach() + (1 - eps) * fake.detach()).requires_grad_(True)
+    grad_norm = _per_sample_grad_sq_norm(discriminator(mixed), mixed).add(1e-12).sqrt()
+    return (grad_norm - 1).pow(2).mean()
+
+
+def r1_penalty(real: Tensor, real_logits: Tensor) -> Tensor:
+    """R1 penalty (Mescheder et al. 2018): ``E ||∇_x D(x)||²`` on real samples.
+
+    The caller must call ``real.requires_grad_(True)`` BEFORE computing ``real_logits = D(real)``,
+    otherwise there is no graph from ``real`` to the logits.
+
+    Args:
+        real: real samples ``[N, *sample_shape]`` with ``requires_grad`` set.
+        real_logits: ``D(real)``, any shape with leading ``N``.
+
+    Returns:
+        Scalar ``>= 0``, the mean squared gradient norm; the caller multiplies by ``γ/2``.
+    """
+    if not real.requires_grad:
+        raise ValueError("r1_penalty: call real.requires_grad_(True) before computing real_logits")
+    return _per_sample_grad_sq_norm(real_logits, real).mean()
+
+
+def r2_penalty(fake: Tensor, fake_logits: Tensor) -> Tensor:
+    """R2 penalty: the R1 penalty on generated samples (used with R1 by R3GAN, Huang et al. 2024).
+
+    The caller must call ``fake = fake.detach().requires_grad_(True)`` BEFORE computing
+    ``fake_logits = D(fake)``.
+
+    Returns:
+        Scalar ``>= 0``, the mean squared gradient norm; the caller multiplies by ``γ/2``.
+    """
+    if not fake.requires_grad:
+        raise ValueError("r2_penalty: call fake.requires_grad_(True) before computing fake_logits")
+    return _per_sample_grad_sq_norm(fake_logits, fake).mean()
+
+
+def clip_weights(module: nn.Module, clip_value: float) -> None:
+    """Clamps every parameter of ``module`` to ``[-clip_value, clip_value]`` in place (WGAN, Arjovsky 2017; c = 0.01).
+
+    Call after each optimizer step of the critic.
+    """
+    if clip_value <= 0:
+        raise ValueError(f"clip_weights: clip_value must be positive, got {clip_value}")
+    with torch.no_grad():
+        for parameter in module.parameters():
+            parameter.clamp_(-clip_value, clip_value)
+
+
+def drift_penalty(real_logits: Tensor) -> Tensor:
+    """ProGAN's drift term ``E r²`` (Karras et al. 2018): keeps critic outputs near 0.
+
+    Returns:
+        Scalar ``>= 0``; the caller multiplies by ``ε_drift`` (0.001 in the paper).
+    """
+    return real_logits.pow(2).mean()

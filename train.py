@@ -1,0 +1,81 @@
+"""The entry point: ``python train.py {fit,validate,test,predict} --config configs/<preset>.yaml``.
+
+LightningCLI over any ``GANModule`` subclass and any ``GANDataModule`` (subclass mode). On top of the
+plain CLI it:
+
+* links the datamodule's ``sample_shape`` and ``num_classes`` into the networks (and into the model
+  where it takes them), so a config never states a shape twice;
+* keeps a run in one folder, ``trainer.default_root_dir`` (default ``runs/<config name>``): TensorBoard
+  logs, the resolved ``config.yaml``, ``checkpoints/`` (``last.ckpt`` always), ``samples/`` and
+  ``predictions/``; so ``--ckpt_path last`` resumes the run;
+* adds ``ModelCheckpoint``, ``DivergenceGuard`` and (for predict) ``ImageWriter`` unless the config
+  lists its own.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from jsonargparse import Namespace
+from lightning.pytorch.cli import LightningCLI
+
+import callbacks  # noqa: F401  (registers the callback classes for short names in YAML)
+from datamodules.base import GANDataModule
+from gan_modules.base import GANModule
+
+_DEFAULT_CALLBACKS = {
+    "ModelCheckpoint": lambda root: {"dirpath": str(Path(root) / "checkpoints"), "save_last": True},
+    "DivergenceGuard": lambda root: {},
+    "ImageWriter": lambda root: {"output_dir": str(Path(root) / "predictions")},
+}
+_CLASS_PATHS = {
+    "ModelCheckpoint": "lightning.pytorch.callbacks.ModelCheckpoint",
+    "DivergenceGuard": "callbacks.DivergenceGuard",
+    "ImageWriter": "callbacks.ImageWriter",
+}
+
+
+class GANCLI(LightningCLI):
+    """LightningCLI with the data-to-model links and the one-folder-per-run defaults."""
+
+    def add_arguments_to_parser(self, parser) -> None:  # noqa: ANN001 (jsonargparse's parser)
+        # A link whose target the chosen class lacks is dropped by jsonargparse, so unconditional
+        # networks (no num_classes argument) stay unconditional on labelled data.
+        for net in ("generator", "discriminator"):
+            for key in ("sample_shape", "num_classes"):
+                parser.link_arguments(f"data.{key}", f"model.init_args.{net}.init_args.{key}", apply_on="instantiate")
+        parser.link_arguments("data.num_classes", "model.init_args.num_classes", apply_on="instantiate")
+
+    def before_instantiate_classes(self) -> None:
+        config = self.config[self.subcommand] if self.subcommand else self.config
+        trainer = config.trainer
+        if not trainer.default_root_dir:
+            sources = config.get("config") or []
+            stem = Path(str(sources[-1])).stem if sources else "default"
+            trainer.default_root_dir = str(Path("runs") / stem)
+        root = trainer.default_root_dir
+        if trainer.logger is None or trainer.logger is True:
+            trainer.logger = Namespace(class_path="lightning.pytorch.loggers.TensorBoardLogger",
+                                       init_args=Namespace(save_dir=root, name="", version=""))
+        present = {str(cb.class_path).rsplit(".", 1)[-1] for cb in (trainer.callbacks or [])}
+        extra = [Namespace(class_path=_CLASS_PATHS[name], init_args=Namespace(**make(root)))
+                 for name, make in _DEFAULT_CALLBACKS.items() if name not in present]
+        if trainer.enable_checkpointing is False:
+            extra = [cb for cb in extra if not cb.class_path.endswith("ModelCheckpoint")]
+        trainer.callbacks = list(trainer.callbacks or []) + extra
+
+
+def main(args: list[str] | None = None) -> GANCLI:
+    return GANCLI(
+        GANModule,
+        GANDataModule,
+        subclass_mode_model=True,
+        subclass_mode_data=True,
+        save_config_kwargs={"overwrite": True},  # a resumed run rewrites the same config.yaml
+        auto_configure_optimizers=False,
+        args=args,
+    )
+
+
+if __name__ == "__main__":
+    main()
