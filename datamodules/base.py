@@ -13,6 +13,9 @@ Contract (see docs/architecture.md):
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 import lightning as L
 import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
@@ -28,16 +31,44 @@ class EpochShuffleSampler(Sampler[int]):
 
     def __init__(self, size: int, seed: int) -> None:
         self.size, self.seed, self.epoch = size, seed, 0
+        self.resume_at: tuple[int, int] | None = None  # (epoch, samples of it consumed before a resume)
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch
 
     def __iter__(self):  # noqa: ANN204
         generator = torch.Generator().manual_seed(self.seed * 1_000_003 + self.epoch)
-        return iter(torch.randperm(self.size, generator=generator).tolist())
+        order = torch.randperm(self.size, generator=generator).tolist()
+        if self.resume_at is not None and self.resume_at[0] == self.epoch:
+            order = order[self.resume_at[1]:]
+        self.resume_at = None
+        return iter(order)
 
     def __len__(self) -> int:
         return self.size
+
+
+class ResumableDataLoader(DataLoader):
+    """A train loader that Lightning saves and restores (it has ``state_dict``), so a run stopped in
+    the middle of an epoch resumes with the batches the uninterrupted run would have seen.
+
+    The state is the number of batches the trainer has processed in the current epoch (read from
+    ``progress``, not counted here, because Lightning fetches a batch ahead); on load the sampler
+    skips that many batches of the same ``(seed, epoch)`` permutation.
+    """
+
+    def __init__(self, *args: Any, progress: Callable[[], tuple[int, int]], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.progress = progress
+
+    def state_dict(self) -> dict[str, int]:
+        epoch, batches = self.progress()
+        return {"epoch": int(epoch), "batches": int(batches)}
+
+    def load_state_dict(self, state: dict[str, int]) -> None:
+        # Applies only if the resumed run continues that epoch; a checkpoint taken on the last batch
+        # of an epoch resumes at the next one, which starts from its beginning.
+        self.sampler.resume_at = (state["epoch"], state["batches"] * self.batch_size)
 
 
 class _PredictIndices(Dataset):
@@ -83,13 +114,26 @@ class GANDataModule(L.LightningDataModule):
     def num_classes(self) -> int:
         return 0
 
+    def _epoch_progress(self) -> tuple[int, int]:
+        """(epoch, batches processed in it) of the trainer fitting this datamodule."""
+        trainer = self.trainer
+        if trainer is None:
+            return 0, 0
+        return trainer.current_epoch, trainer.fit_loop.epoch_loop.batch_progress.current.processed
+
     def _loader(self, dataset: Dataset | None, shuffle: bool, drop_last: bool) -> DataLoader:
         if dataset is None:
             raise RuntimeError(f"{type(self).__name__}: call setup() before asking for a dataloader")
-        return DataLoader(
+        if shuffle:
+            extra: dict[str, Any] = {"sampler": EpochShuffleSampler(len(dataset), self.seed),
+                                     "progress": self._epoch_progress}
+            cls: type[DataLoader] = ResumableDataLoader
+        else:
+            extra, cls = {}, DataLoader
+        return cls(
             dataset,
             batch_size=self.batch_size,
-            sampler=EpochShuffleSampler(len(dataset), self.seed) if shuffle else None,
+            **extra,
             drop_last=drop_last,
             num_workers=self.num_workers,
             persistent_workers=self.num_workers > 0,
