@@ -3,8 +3,8 @@
 LightningCLI over any ``GANModule`` subclass and any ``GANDataModule`` (subclass mode). On top of the
 plain CLI it:
 
-* links the datamodule's ``sample_shape`` and ``num_classes`` into the networks (and into the model
-  where it takes them), so a config never states a shape twice;
+* links the datamodule's ``sample_shape`` and ``num_classes`` into the networks (the model reads them
+  from its generator), so a config never states a shape twice;
 * keeps a run in one folder, ``trainer.default_root_dir`` (default ``runs/<config name>``): TensorBoard
   logs, the resolved ``config.yaml``, ``checkpoints/`` (``last.ckpt`` always), ``samples/`` and
   ``predictions/``; so ``--ckpt_path last`` resumes the run;
@@ -39,12 +39,12 @@ class GANCLI(LightningCLI):
     """LightningCLI with the data-to-model links and the one-folder-per-run defaults."""
 
     def add_arguments_to_parser(self, parser) -> None:  # noqa: ANN001 (jsonargparse's parser)
-        # A link whose target the chosen class lacks is dropped by jsonargparse, so unconditional
-        # networks (no num_classes argument) stay unconditional on labelled data.
+        # A link whose target the chosen network class lacks is dropped by jsonargparse, so unconditional
+        # networks (no num_classes argument) stay unconditional on labelled data. The model itself reads
+        # sample_shape and num_classes from its generator, so nothing is linked into it directly.
         for net in ("generator", "discriminator"):
             for key in ("sample_shape", "num_classes"):
                 parser.link_arguments(f"data.{key}", f"model.init_args.{net}.init_args.{key}", apply_on="instantiate")
-        parser.link_arguments("data.num_classes", "model.init_args.num_classes", apply_on="instantiate")
 
     def before_instantiate_classes(self) -> None:
         config = self.config[self.subcommand] if self.subcommand else self.config

@@ -14,7 +14,8 @@ from callbacks.sample_grid import run_dir
 
 class ImageWriter(BasePredictionWriter):
     """Writes predictions as ``<output_dir>/<index>.png``, or ``<output_dir>/<class>/<index>.png``
-    for conditional models (an ImageFolder layout that ``ImageFolderDataModule`` reads back).
+    for conditional models (an ImageFolder layout that ``ImageFolderDataModule`` reads back). Vector
+    samples (2D toy data) go to ``<output_dir>/points.csv``, one ``index,x,y`` row each.
 
     Args:
         output_dir: the folder; by default ``<run dir>/predictions``.
@@ -30,10 +31,23 @@ class ImageWriter(BasePredictionWriter):
     def write_on_batch_end(self, trainer: L.Trainer, pl_module: Any, prediction: Any, batch_indices: Any,
                            batch: Any, batch_idx: int, dataloader_idx: int) -> None:
         images = prediction["image"]
-        if images.dim() != 4:
-            raise ValueError(f"ImageWriter writes images [N, C, H, W]; the model predicted {tuple(images.shape)}")
         folder = self.folder(trainer)
+        if images.dim() == 2:
+            self._write_points(folder / "points.csv", prediction["index"].tolist(), images.detach().cpu().tolist())
+            return
+        if images.dim() != 4:
+            raise ValueError(f"ImageWriter writes images [N, C, H, W] or points [N, D]; got {tuple(images.shape)}")
         labels = prediction.get("label")
         for i, (index, image) in enumerate(zip(prediction["index"].tolist(), to_uint8(images), strict=True)):
             subfolder = folder / str(int(labels[i])) if labels is not None else folder
             save_png(image, subfolder / f"{index:06d}.png")
+
+    @staticmethod
+    def _write_points(path: Path, indices: list[int], points: list[list[float]]) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        new = not path.exists() or indices[0] == 0  # the first batch starts the file afresh
+        with path.open("w" if new else "a") as f:
+            if new:
+                f.write("index," + ",".join(f"x{d}" for d in range(len(points[0]))) + "\n")
+            for index, point in zip(indices, points, strict=True):
+                f.write(f"{index}," + ",".join(f"{v:.6g}" for v in point) + "\n")
