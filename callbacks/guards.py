@@ -35,7 +35,7 @@ class DivergenceGuard(L.Callback):
             if values:
                 finite = torch.stack([torch.isfinite(v).all() for v in values.values()])
                 if not bool(finite.all()):  # one device sync per batch, not one per loss
-                    bad += [f"{k}={v.float().mean().item()}" for (k, v), ok in zip(values.items(), finite) if not ok]
+                    bad += [f"{k}={v.float().mean().item()}" for (k, v), ok in zip(values.items(), finite, strict=True) if not ok]
         n = self.check_weights_every_n_steps
         if n and (batch_idx + 1) % n == 0:
             bad += [f"weight {name}" for name, p in pl_module.named_parameters() if not torch.isfinite(p).all()]

@@ -52,10 +52,10 @@ def test_ema_follows_the_decay_formula(trainer_factory, decay):
     trainer_factory().fit(model, toy_data())
     expected = start
     for params in history:  # ema_{t} = decay * ema_{t-1} + (1 - decay) * theta_t
-        expected = [decay * e + (1 - decay) * p for e, p in zip(expected, params)]
-    for e, p in zip(expected, model.generator_ema.parameters()):
+        expected = [decay * e + (1 - decay) * p for e, p in zip(expected, params, strict=True)]
+    for e, p in zip(expected, model.generator_ema.parameters(), strict=True):
         torch.testing.assert_close(p, e)
-    assert not all(torch.equal(a, b) for a, b in zip(model.generator.parameters(), model.generator_ema.parameters()))
+    assert not all(torch.equal(a, b) for a, b in zip(model.generator.parameters(), model.generator_ema.parameters(), strict=True))
 
 
 def test_ema_beta_half_life_is_batch_size_independent():
@@ -93,7 +93,7 @@ def test_discriminator_step_leaves_generator_without_gradients(trainer_factory):
     g_after_g, d_after_g = grads[1]
     assert all(g is not None for g in g_after_g)
     # D is frozen in the G step: its gradients are still those of its own step
-    assert all(torch.equal(a, b) for a, b in zip(d_after_d, d_after_g))
+    assert all(torch.equal(a, b) for a, b in zip(d_after_d, d_after_g, strict=True))
 
 
 def test_schedulers_step_on_their_players_counter(trainer_factory):

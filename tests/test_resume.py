@@ -74,8 +74,8 @@ def test_stop_and_resume_equals_uninterrupted(tmp_path, kind, k):
     assert full["weights"].keys() == resumed["weights"].keys()
     for key, value in full["weights"].items():  # generator, discriminator, EMA, fixed latents
         torch.testing.assert_close(resumed["weights"][key], value, rtol=0, atol=0, msg=key)
-    for a, b in zip(full["optimizers"], resumed["optimizers"]):
-        for pa, pb in zip(a["state"].values(), b["state"].values()):
+    for a, b in zip(full["optimizers"], resumed["optimizers"], strict=True):
+        for pa, pb in zip(a["state"].values(), b["state"].values(), strict=True):
             for name in pa:
                 torch.testing.assert_close(pa[name], pb[name], rtol=0, atol=0)
     # the losses after the stop are the same numbers
