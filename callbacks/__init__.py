@@ -1,7 +1,8 @@
-"""Lightning callbacks: sample grids, divergence guard, prediction writer."""
+"""Lightning callbacks: sample grids, generative metrics, divergence guard, prediction writer."""
 
+from callbacks.generative_metrics import GenerativeMetrics
 from callbacks.guards import DivergenceError, DivergenceGuard
 from callbacks.sample_grid import SampleGrid
 from callbacks.writer import ImageWriter
 
-__all__ = ["DivergenceError", "DivergenceGuard", "ImageWriter", "SampleGrid"]
+__all__ = ["DivergenceError", "DivergenceGuard", "GenerativeMetrics", "ImageWriter", "SampleGrid"]

@@ -13,7 +13,10 @@ from callbacks.images import image_grid, save_png, scatter_plot
 
 
 def run_dir(trainer: L.Trainer) -> Path:
-    """The folder of this run: the logger's log_dir, else the trainer's default_root_dir."""
+    """The folder of this run: the logger's log_dir, else the trainer's default_root_dir.
+
+    Under DDP ``trainer.log_dir`` is a collective (it broadcasts rank 0's path): call it on every rank.
+    """
     return Path(trainer.log_dir or trainer.default_root_dir)
 
 
@@ -58,10 +61,10 @@ class SampleGrid(L.Callback):
         if step == self._last_written:
             return None
         self._last_written = step
+        folder = run_dir(trainer) / self.dirname  # trainer.log_dir broadcasts under DDP: every rank calls it
         if not trainer.is_global_zero:  # sampling runs no collective, so other ranks can skip it
             return None
         picture = self.render(trainer, pl_module)
-        folder = run_dir(trainer) / self.dirname
         path = save_png(picture, folder / f"step_{step:07d}.png")
         save_png(picture, folder / "last.png")
         for logger in trainer.loggers:

@@ -325,6 +325,9 @@ class GANModule(L.LightningModule):
     # Checkpoints
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        # LightningCLI re-reads these with --ckpt_path; a model built in Python must still name its class
+        hparams = checkpoint.setdefault("hyper_parameters", {})
+        hparams.setdefault("_class_path", f"{type(self).__module__}.{type(self).__qualname__}")
         spec = getattr(self.sampling_network(), "init_spec", None)
         checkpoint["gan"] = {
             "generator_steps": self.generator_steps,
