@@ -14,7 +14,7 @@ import torch
 from conftest import make_trainer, toy_data, toy_gan
 
 import evaluate
-from callbacks import GenerativeMetrics, ImageWriter
+from callbacks import GenerativeMetrics
 from callbacks.images import save_png, to_uint8
 from callbacks.metrics import DigitsClassifier, FIDInceptionV3, frechet_distance
 from datamodules import DigitsDataModule
