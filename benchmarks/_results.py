@@ -1,0 +1,38 @@
+"""Writes a benchmark's table into a marked section of a Markdown file (``docs/results.md``).
+
+Each script owns one section, delimited by ``<!-- <name>:start -->`` and ``<!-- <name>:end -->``; a
+rerun replaces its own section and leaves the others alone, so several scripts share one page.
+"""
+
+from __future__ import annotations
+
+import platform
+import sys
+from pathlib import Path
+
+import torch
+
+RESULTS = Path(__file__).resolve().parent.parent / "docs" / "results.md"
+
+
+def machine() -> str:
+    """A one-line description of the machine a table was measured on."""
+    device = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "CPU only"
+    return (f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} torch threads, {device}; "
+            f"Python {sys.version.split()[0]}, torch {torch.__version__}")
+
+
+def write_section(name: str, markdown: str, path: Path = RESULTS) -> Path:
+    """Replaces (or appends) the section ``name`` of ``path`` with ``markdown``."""
+    start, end = f"<!-- {name}:start -->", f"<!-- {name}:end -->"
+    block = f"{start}\n{markdown.strip()}\n{end}"
+    text = path.read_text() if path.exists() else "# Results\n\nEvery table below is written by the script it names.\n"
+    if start in text and end in text:
+        head, rest = text.split(start, 1)
+        _, tail = rest.split(end, 1)
+        text = head + block + tail
+    else:
+        text = text.rstrip() + "\n\n" + block + "\n"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+    return path
