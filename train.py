@@ -3,7 +3,7 @@
 LightningCLI over any ``GANModule`` subclass and any ``GANDataModule`` (subclass mode). On top of the
 plain CLI it:
 
-* links the datamodule's ``sample_shape`` and ``num_classes`` into the networks (the model reads them
+* links the datamodule's ``sample_shape``, ``num_classes`` and ``input_shape`` into the networks (the model reads them
   from its generator), so a config never states a shape twice;
 * keeps a run in one folder, ``trainer.default_root_dir`` (default ``runs/<config name>``): TensorBoard
   logs, the resolved ``config.yaml``, ``checkpoints/`` (``last.ckpt`` always), ``samples/`` and
@@ -43,7 +43,7 @@ class GANCLI(LightningCLI):
         # networks (no num_classes argument) stay unconditional on labelled data. The model itself reads
         # sample_shape and num_classes from its generator, so nothing is linked into it directly.
         for net in ("generator", "discriminator"):
-            for key in ("sample_shape", "num_classes"):
+            for key in ("sample_shape", "num_classes", "input_shape"):
                 parser.link_arguments(f"data.{key}", f"model.init_args.{net}.init_args.{key}", apply_on="instantiate")
 
     def before_instantiate_classes(self) -> None:

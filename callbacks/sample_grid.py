@@ -48,12 +48,7 @@ class SampleGrid(L.Callback):
             points = pl_module.sample(self.num_points, generator=seeded)
             modes = getattr(trainer.datamodule, "modes", None) if trainer.datamodule is not None else None
             return scatter_plot(points[:, :2], modes)
-        images = pl_module.sample_fixed()
-        nrow = None
-        if pl_module.num_classes:
-            nrow = max(1, len(images) // pl_module.num_classes)
-            order = torch.argsort(pl_module.fixed_labels.cpu(), stable=True)  # one row per class
-            images = images[order.to(images.device)]
+        images, nrow = pl_module.grid_images()
         return image_grid(images, nrow=nrow)
 
     def write(self, trainer: L.Trainer, pl_module: Any) -> Path | None:

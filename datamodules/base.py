@@ -114,6 +114,11 @@ class GANDataModule(L.LightningDataModule):
     def num_classes(self) -> int:
         return 0
 
+    @property
+    def input_shape(self) -> tuple[int, ...] | None:
+        """The shape of a conditioning input (translation data: the source image), None for noise-to-image."""
+        return None
+
     def _epoch_progress(self) -> tuple[int, int]:
         """(epoch, batches processed in it) of the trainer fitting this datamodule."""
         trainer = self.trainer

@@ -302,6 +302,18 @@ class GANModule(L.LightningModule):
         return self.sample(len(self.fixed_latents), labels=self.fixed_labels if self.num_classes else None,
                            z=self.fixed_latents)
 
+    def grid_images(self) -> tuple[Tensor, int | None]:
+        """The images of a sample grid ``[N, C, H, W]`` and its images per row (None: square).
+
+        Samples of the fixed latent batch; a conditional model gets one row per class. Translation
+        families override this with rows of input | output | target.
+        """
+        images = self.sample_fixed()
+        if not self.num_classes:
+            return images, None
+        order = torch.argsort(self.fixed_labels.cpu(), stable=True).to(images.device)  # one row per class
+        return images[order], max(1, len(images) // self.num_classes)
+
     def _evaluation_step(self, batch: dict[str, Tensor], batch_idx: int, prefix: str) -> None:
         real = self.real_samples(batch)
         labels = batch.get("label") if self.num_classes else None
