@@ -8,8 +8,10 @@ plain CLI it:
 * keeps a run in one folder, ``trainer.default_root_dir`` (default ``runs/<config name>``): TensorBoard
   logs, the resolved ``config.yaml``, ``checkpoints/`` (``last.ckpt`` always), ``samples/`` and
   ``predictions/``; so ``--ckpt_path last`` resumes the run;
-* adds ``ModelCheckpoint``, ``DivergenceGuard`` and (for predict) ``ImageWriter`` unless the config
-  lists its own.
+* adds ``ModelCheckpoint``, ``DivergenceGuard``, ``Preemption`` (SIGTERM saves ``last.ckpt`` and exits)
+  and (for predict) ``ImageWriter`` unless the config lists its own;
+* turns ``strategy: ddp`` into :class:`gan_modules.GANDDPStrategy` (each player's gradients reduced in
+  one bucket, no ``find_unused_parameters``); ``ddp_find_unused_parameters_true`` is left as it is.
 """
 
 from __future__ import annotations
@@ -24,15 +26,21 @@ from datamodules.base import GANDataModule
 from gan_modules.base import GANModule
 
 _DEFAULT_CALLBACKS = {
-    "ModelCheckpoint": lambda root: {"dirpath": str(Path(root) / "checkpoints"), "save_last": True},
+    # no version counter: a resumed run rewrites last.ckpt instead of writing last-v1.ckpt beside it
+    "ModelCheckpoint": lambda root: {"dirpath": str(Path(root) / "checkpoints"), "save_last": True,
+                                     "enable_version_counter": False},
     "DivergenceGuard": lambda root: {},
     "ImageWriter": lambda root: {"output_dir": str(Path(root) / "predictions")},
+    "Preemption": lambda root: {},
 }
 _CLASS_PATHS = {
     "ModelCheckpoint": "lightning.pytorch.callbacks.ModelCheckpoint",
     "DivergenceGuard": "callbacks.DivergenceGuard",
     "ImageWriter": "callbacks.ImageWriter",
+    "Preemption": "callbacks.Preemption",
 }
+# `strategy: ddp` (and its spawn/fork variants) becomes the GAN-aware strategy: plain DDP fails on a GAN
+_GAN_DDP = {"ddp": "popen", "gan_ddp": "popen", "ddp_spawn": "spawn", "ddp_fork": "fork", "ddp_notebook": "fork"}
 
 
 class GANCLI(LightningCLI):
@@ -54,6 +62,9 @@ class GANCLI(LightningCLI):
             stem = Path(str(sources[-1])).stem if sources else "default"
             trainer.default_root_dir = str(Path("runs") / stem)
         root = trainer.default_root_dir
+        if isinstance(trainer.strategy, str) and trainer.strategy in _GAN_DDP:
+            trainer.strategy = Namespace(class_path="gan_modules.strategy.GANDDPStrategy",
+                                         init_args=Namespace(start_method=_GAN_DDP[trainer.strategy]))
         if trainer.logger is None or trainer.logger is True:
             trainer.logger = Namespace(class_path="lightning.pytorch.loggers.TensorBoardLogger",
                                        init_args=Namespace(save_dir=root, name="", version=""))

@@ -1,8 +1,9 @@
-"""Lightning callbacks: sample grids, generative metrics, divergence guard, prediction writer."""
+"""Lightning callbacks: sample grids, generative metrics, divergence guard, prediction writer, preemption."""
 
 from callbacks.generative_metrics import GenerativeMetrics
 from callbacks.guards import DivergenceError, DivergenceGuard
+from callbacks.preemption import Preemption
 from callbacks.sample_grid import SampleGrid
 from callbacks.writer import ImageWriter
 
-__all__ = ["DivergenceError", "DivergenceGuard", "GenerativeMetrics", "ImageWriter", "SampleGrid"]
+__all__ = ["DivergenceError", "DivergenceGuard", "GenerativeMetrics", "ImageWriter", "Preemption", "SampleGrid"]

@@ -18,34 +18,56 @@ from typing import Any
 
 import lightning as L
 import torch
-from torch.utils.data import DataLoader, Dataset, Sampler
+from torch.utils.data import DataLoader, Dataset
+from torch.utils.data.distributed import DistributedSampler
 
 
-class EpochShuffleSampler(Sampler[int]):
-    """A fresh permutation each epoch, seeded by ``(seed, epoch)``.
+class EpochShuffleSampler(DistributedSampler):
+    """A fresh permutation each epoch, seeded by ``(seed, epoch)``, sharded across processes.
 
     The order of the data is then a function of the epoch alone, not of the global RNG, so a run
     resumed from a checkpoint sees the same batches as the uninterrupted run. Lightning calls
     ``set_epoch`` at the start of every epoch.
+
+    With ``num_replicas = R`` processes and per-process ``batch_size = b``, global batch ``k`` of the
+    permutation (``R*b`` items) is split into ``R`` consecutive blocks and rank ``r`` takes block
+    ``r``: the ``R`` per-rank batches of a DDP step are exactly the single-process batch of size
+    ``R*b``, in the same order (the tail that fills no global batch is dropped). Being a
+    ``DistributedSampler``, Lightning uses it as it is instead of wrapping it.
     """
 
-    def __init__(self, size: int, seed: int) -> None:
+    def __init__(self, size: int, seed: int, num_replicas: int = 1, rank: int = 0, batch_size: int = 1) -> None:
+        if not 0 <= rank < num_replicas:
+            raise ValueError(f"rank {rank} is not in [0, {num_replicas})")
+        # DistributedSampler's constructor would query the process group; the attributes are set here.
         self.size, self.seed, self.epoch = size, seed, 0
+        self.num_replicas, self.rank, self.batch_size = num_replicas, rank, batch_size
+        self.shuffle, self.drop_last = True, True
         self.resume_at: tuple[int, int] | None = None  # (epoch, samples of it consumed before a resume)
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch
 
-    def __iter__(self):  # noqa: ANN204
+    def _rank_order(self) -> list[int]:
         generator = torch.Generator().manual_seed(self.seed * 1_000_003 + self.epoch)
         order = torch.randperm(self.size, generator=generator).tolist()
+        if self.num_replicas == 1:
+            return order
+        b, step = self.batch_size, self.batch_size * self.num_replicas
+        start = self.rank * b
+        return [i for k in range(self.size // step) for i in order[k * step + start:k * step + start + b]]
+
+    def __iter__(self):  # noqa: ANN204
+        order = self._rank_order()
         if self.resume_at is not None and self.resume_at[0] == self.epoch:
             order = order[self.resume_at[1]:]
         self.resume_at = None
         return iter(order)
 
     def __len__(self) -> int:
-        return self.size
+        if self.num_replicas == 1:
+            return self.size
+        return self.size // (self.batch_size * self.num_replicas) * self.batch_size
 
 
 class ResumableDataLoader(DataLoader):
@@ -130,8 +152,9 @@ class GANDataModule(L.LightningDataModule):
         if dataset is None:
             raise RuntimeError(f"{type(self).__name__}: call setup() before asking for a dataloader")
         if shuffle:
-            extra: dict[str, Any] = {"sampler": EpochShuffleSampler(len(dataset), self.seed),
-                                     "progress": self._epoch_progress}
+            world, rank = (self.trainer.world_size, self.trainer.global_rank) if self.trainer is not None else (1, 0)
+            sampler = EpochShuffleSampler(len(dataset), self.seed, num_replicas=world, rank=rank, batch_size=self.batch_size)
+            extra: dict[str, Any] = {"sampler": sampler, "progress": self._epoch_progress}
             cls: type[DataLoader] = ResumableDataLoader
         else:
             extra, cls = {}, DataLoader
@@ -154,3 +177,58 @@ class GANDataModule(L.LightningDataModule):
 
     def predict_dataloader(self) -> DataLoader:
         return DataLoader(_PredictIndices(self.predict_samples, self.num_classes), batch_size=self.batch_size)
+
+
+# ----------------------------------------------------------------------------------------------------
+# Helpers for datasets whose items are random (augmentation, patches): translation data.
+
+
+def seeded_generator(*keys: int) -> torch.Generator:
+    """A fresh CPU generator seeded by a tuple of ints, e.g. ``(seed, epoch, index)``.
+
+    Items that draw their random parameters from it are a pure function of the keys, in any process
+    and any worker, so an interrupted run that resumes draws exactly what the uninterrupted one drew.
+    """
+    state = 0
+    for key in keys:
+        state = (state * 1_000_003 + int(key)) % (2**63 - 1)
+    return torch.Generator().manual_seed(state)
+
+
+class EpochItemSampler(EpochShuffleSampler):
+    """``EpochShuffleSampler`` that yields ``(epoch, index)`` pairs instead of plain indices.
+
+    The dataset then seeds an item's random augmentation by ``(seed, epoch, index)``. The epoch has to
+    travel with the index: a dataset copied into a worker process never sees a later ``set_epoch``.
+    Resume (``resume_at``) works as in the base class.
+    """
+
+    def __iter__(self):  # noqa: ANN204
+        epoch = self.epoch  # read before super() clears resume_at, both belong to this iteration
+        return ((epoch, index) for index in super().__iter__())
+
+
+def resumable_train_loader(datamodule: GANDataModule, dataset: Dataset | None,
+                           make_sampler: Callable[..., EpochShuffleSampler]) -> DataLoader:
+    """The train loader of ``GANDataModule`` (resumable mid-epoch, sharded across processes, drops the last
+    partial batch) with any ``EpochShuffleSampler`` subclass in place of the plain index permutation.
+
+    Args:
+        datamodule: supplies the batch size, workers, seed and the trainer's world size and rank.
+        dataset: the training set (None before ``setup``: a clear error).
+        make_sampler: called with ``num_replicas``, ``rank`` and ``batch_size`` keywords.
+    """
+    if dataset is None:
+        raise RuntimeError(f"{type(datamodule).__name__}: call setup() before asking for a dataloader")
+    trainer = datamodule.trainer
+    world, rank = (trainer.world_size, trainer.global_rank) if trainer is not None else (1, 0)
+    return ResumableDataLoader(
+        dataset,
+        batch_size=datamodule.batch_size,
+        sampler=make_sampler(num_replicas=world, rank=rank, batch_size=datamodule.batch_size),
+        progress=datamodule._epoch_progress,
+        drop_last=True,
+        num_workers=datamodule.num_workers,
+        persistent_workers=datamodule.num_workers > 0,
+        generator=torch.Generator().manual_seed(datamodule.seed),
+    )

@@ -15,15 +15,20 @@ callbacks here use.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import random
+import warnings
 from typing import Any
 
 import lightning as L
 import numpy as np
 import torch
 from lightning.pytorch.cli import LRSchedulerCallable, OptimizerCallable
+from lightning.pytorch.strategies import DDPStrategy
 from torch import Tensor, nn
+
+from gan_modules.strategy import GANDDPStrategy
 
 
 def ema_beta(batch_size: int, images_seen: int, decay: float | None, half_life_kimg: float | None,
@@ -85,6 +90,10 @@ class GANModule(L.LightningModule):
         gradient_clip_algorithm: ``"norm"`` or ``"value"``.
         num_fixed_samples: size of the fixed latent batch used for sample grids (kept in checkpoints).
         sample_seed: seed of the fixed latent batch and of ``predict``'s per-index latents.
+        compile: compile the generator and the discriminator with ``torch.compile`` when fit starts
+            (``nn.Module.compile``: checkpoints keep their keys). Discriminator steps that regularize
+            (GP, R1, R2: double backward, which compiled graphs do not support) run it eagerly.
+        compile_backend: the ``torch.compile`` backend (``"inductor"``; ``"aot_eager"`` skips code generation).
     """
 
     def __init__(
@@ -106,6 +115,8 @@ class GANModule(L.LightningModule):
         gradient_clip_algorithm: str = "norm",
         num_fixed_samples: int = 64,
         sample_seed: int = 0,
+        compile: bool = False,
+        compile_backend: str = "inductor",
     ) -> None:
         super().__init__()
         for name in ("latent_dim", "sample_shape"):
@@ -139,6 +150,7 @@ class GANModule(L.LightningModule):
         self.max_generator_steps = max_generator_steps
         self.gradient_clip_val, self.gradient_clip_algorithm = gradient_clip_val, gradient_clip_algorithm
         self.sample_seed = sample_seed
+        self.compile_networks, self.compile_backend = compile, compile_backend
         self.latent_dim = int(generator.latent_dim)
         self.num_classes = int(getattr(generator, "num_classes", 0))
         self.sample_shape = tuple(generator.sample_shape)
@@ -150,6 +162,10 @@ class GANModule(L.LightningModule):
         self.discriminator_steps = 0
         self.images_seen = 0
         self._pending_rng_state: dict[str, Any] | None = None
+        self._pending_rng_per_rank: list[dict[str, Any]] | None = None
+        # Steps the 16-mixed gradient scaler skipped (inf/NaN gradients), per optimizer; device tensors,
+        # so counting costs no synchronisation.
+        self._amp_skipped: dict[int, Tensor] = {}
 
     # ----------------------------------------------------------------------------------------------
     # Hooks a family supplies (the noise-to-image defaults serve GAN, cGAN, ACGAN, ...)
@@ -196,7 +212,7 @@ class GANModule(L.LightningModule):
     def training_step(self, batch: dict[str, Tensor], batch_idx: int) -> dict[str, Tensor]:
         d_opt, g_opt = self.optimizers()
         reg_weight = float(self.reg_interval) if self.discriminator_steps % self.reg_interval == 0 else 0.0
-        with self.toggled_optimizer(d_opt):
+        with self.toggled_optimizer(d_opt), self._eager_if(self.compile_networks and reg_weight > 0):
             d_out = self.discriminator_loss(batch, reg_weight)
             self._optimize(d_opt, d_out["loss"])
         self.after_discriminator_step()
@@ -222,16 +238,65 @@ class GANModule(L.LightningModule):
         if self.discriminator_steps % self.trainer.log_every_n_steps == 0 or self.trainer.should_stop:
             logs_now = {**logs, "progress/generator_steps": float(self.generator_steps),
                         "progress/kimg": self.images_seen / 1000.0}
+            if self._amp_skipped:
+                names = self.optimizer_names()
+                logs_now.update({f"amp/skipped_steps/{names.get(i, i)}": n.float() for i, n in self._amp_skipped.items()})
+                logs_now["amp/scale"] = float(self._grad_scaler().get_scale())
             self.log_dict(logs_now, prog_bar=False, batch_size=self.batch_size_of(batch))
         return logs
 
     def _optimize(self, optimizer: Any, loss: Tensor) -> None:
+        """One player's update: backward, cross-process gradient reduction, clipping, step.
+
+        Every family steps its optimizers through here, which is where the GAN-aware DDP strategy
+        averages gradients and where mixed precision's gradient scaler is accounted for.
+        """
         optimizer.zero_grad(set_to_none=True)
-        self.manual_backward(loss)
+        self.manual_backward(loss)  # under 16-mixed the precision plugin scales the loss
+        strategy = self.trainer.strategy
+        if isinstance(strategy, GANDDPStrategy):
+            strategy.reduce_gradients([p for group in optimizer.param_groups for p in group["params"]])
+        scaler = self._grad_scaler()
         if self.gradient_clip_val is not None:
-            self.clip_gradients(optimizer, gradient_clip_val=self.gradient_clip_val,
+            # The gradients are still scaled here (the plugin unscales inside optimizer.step()), so the
+            # threshold is scaled too: clipping g*s to c*s is clipping g to c, for norm and value alike.
+            scale = float(scaler.get_scale()) if scaler is not None else 1.0
+            self.clip_gradients(optimizer, gradient_clip_val=self.gradient_clip_val * scale,
                                 gradient_clip_algorithm=self.gradient_clip_algorithm)
-        optimizer.step()
+        if scaler is None:
+            optimizer.step()
+            return
+        scale_before = scaler._scale.clone() if scaler._scale is not None else None
+        optimizer.step()  # unscale_, skip on inf/NaN, update: the scale shrinks exactly when it skipped
+        if scale_before is not None:
+            index = self._optimizer_index(optimizer)
+            skipped = (scaler._scale < scale_before).to(torch.long)
+            self._amp_skipped[index] = self._amp_skipped.get(index, torch.zeros_like(skipped)) + skipped
+
+    def _grad_scaler(self) -> Any:
+        scaler = getattr(self.trainer.precision_plugin, "scaler", None)
+        return scaler if scaler is not None and scaler.is_enabled() else None
+
+    def _optimizer_index(self, optimizer: Any) -> int:
+        inner = getattr(optimizer, "optimizer", optimizer)
+        for i, candidate in enumerate(self.trainer.optimizers):
+            if candidate is inner:
+                return i
+        return -1
+
+    def penalty_scale(self) -> float:
+        """The gradient scale to apply inside gradient penalties (1 unless training in ``16-mixed``).
+
+        A penalty differentiates D's output with ``autograd.grad``; under float16 autocast those
+        input gradients can underflow, so the output is multiplied by the loss scale before the
+        differentiation and the gradients divided after it (PyTorch's AMP recipe for penalties).
+        """
+        scaler = self._grad_scaler() if self._trainer is not None else None
+        return float(scaler.get_scale()) if scaler is not None else 1.0
+
+    @staticmethod
+    def _eager_if(condition: bool) -> Any:
+        return torch.compiler.set_stance("force_eager") if condition else contextlib.nullcontext()
 
     @torch.no_grad()
     def _update_ema(self, batch_size: int) -> None:
@@ -243,6 +308,10 @@ class GANModule(L.LightningModule):
         self._ema_beta = beta
         for b_ema, b in zip(self.generator_ema.buffers(), self.generator.buffers(), strict=True):
             b_ema.copy_(b)  # BatchNorm statistics are copied, not averaged (stylegan2-ada does the same)
+
+    def optimizer_names(self) -> dict[int, str]:
+        """Log names of the optimizers by index (``configure_optimizers`` returns D's first)."""
+        return {0: "D", 1: "G"}
 
     def _step_scheduler(self, player: str) -> None:
         scheduler = self._schedulers.get(player)
@@ -320,7 +389,8 @@ class GANModule(L.LightningModule):
         seeded = torch.Generator().manual_seed(self.sample_seed * 100_003 + batch_idx)  # same fakes every time
         fake = self.sample(len(real), labels=labels, generator=seeded)
         self.log_dict({f"{prefix}/D/real": self.discriminate(real, labels).mean(),
-                       f"{prefix}/D/fake": self.discriminate(fake, labels).mean()}, batch_size=len(real))
+                       f"{prefix}/D/fake": self.discriminate(fake, labels).mean()}, batch_size=len(real),
+                      sync_dist=True)
 
     def validation_step(self, batch: dict[str, Tensor], batch_idx: int) -> None:
         self._evaluation_step(batch, batch_idx, "val")
@@ -352,6 +422,8 @@ class GANModule(L.LightningModule):
             "discriminator_steps": self.discriminator_steps,
             "images_seen": self.images_seen,
             "rng": _rng_state(),
+            "rng_per_rank": self._gather_rng_states(),
+            "amp_skipped_steps": {i: int(n) for i, n in self._amp_skipped.items()},
             "generator_spec": spec,
             "generator_key": "generator_ema" if self.generator_ema is not None else "generator",
             "latent_dim": self.latent_dim,
@@ -366,16 +438,59 @@ class GANModule(L.LightningModule):
         self.generator_steps = int(state["generator_steps"])
         self.discriminator_steps = int(state["discriminator_steps"])
         self.images_seen = int(state["images_seen"])
+        self._amp_skipped = {int(i): torch.tensor(n) for i, n in state.get("amp_skipped_steps", {}).items()}
         # Applied when training starts, after the sanity check, so a resumed run draws the same
-        # random numbers as the uninterrupted one.
+        # random numbers as the uninterrupted one. Under DDP each rank gets back its own state.
         self._pending_rng_state = state.get("rng")
+        self._pending_rng_per_rank = state.get("rng_per_rank")
+
+    def _gather_rng_states(self) -> list[dict[str, Any]] | None:
+        # on_save_checkpoint runs on every rank (rank 0 writes), so this collective is safe here
+        if self._trainer is None or self.trainer.world_size == 1 or not torch.distributed.is_initialized():
+            return None
+        states: list[Any] = [None] * self.trainer.world_size
+        torch.distributed.all_gather_object(states, _rng_state())
+        return states
+
+    def on_fit_start(self) -> None:
+        strategy = self.trainer.strategy
+        if (isinstance(strategy, DDPStrategy) and not isinstance(strategy, GANDDPStrategy)
+                and not strategy._ddp_kwargs.get("find_unused_parameters", False)):
+            raise RuntimeError(
+                "plain DDP wraps the whole module and fails on a GAN (each step leaves the other player's "
+                "parameters without gradients). Use Trainer(strategy=gan_modules.GANDDPStrategy()) (train.py "
+                "does this for 'strategy: ddp'), or 'ddp_find_unused_parameters_true' (slower).")
+        if self.compile_networks:
+            for net in (self.generator, self.discriminator):
+                net.compile(backend=self.compile_backend)
 
     def on_train_start(self) -> None:
-        if self._pending_rng_state is not None:
+        rank, world = self.trainer.global_rank, self.trainer.world_size
+        per_rank = getattr(self, "_pending_rng_per_rank", None)
+        if per_rank is not None and len(per_rank) == world:
+            _set_rng_state(per_rank[rank])
+        elif self._pending_rng_state is not None:
             _set_rng_state(self._pending_rng_state)
-            self._pending_rng_state = None
+            if world > 1:
+                warnings.warn(f"the checkpoint holds RNG states for {len(per_rank or [1])} process(es), this run has "
+                              f"{world}: ranks > 0 draw new random streams", stacklevel=2)
+                self._seed_rank(rank)
+        elif world > 1:
+            self._seed_rank(rank)
+        self._pending_rng_state = self._pending_rng_per_rank = None
         if self.max_generator_steps is not None and self.generator_steps >= self.max_generator_steps:
             self.trainer.should_stop = True
+
+    @staticmethod
+    def _seed_rank(rank: int) -> None:
+        """Gives rank ``r > 0`` its own random stream (``seed_everything`` seeds every rank alike, which would
+        make all ranks draw the same latents); rank 0 keeps the single-process stream."""
+        if rank == 0:
+            return
+        seed = (torch.initial_seed() + 1_000_003 * rank) % (2**32)
+        torch.manual_seed(seed)
+        np.random.seed(seed)
+        random.seed(seed)
 
     @property
     def kimg(self) -> float:

@@ -62,6 +62,8 @@ class GAN(GANModule):
         gradient_clip_algorithm: str = "norm",
         num_fixed_samples: int = 64,
         sample_seed: int = 0,
+        compile: bool = False,
+        compile_backend: str = "inductor",
     ) -> None:
         super().__init__(
             generator, discriminator, g_optimizer=g_optimizer, d_optimizer=d_optimizer,
@@ -70,7 +72,7 @@ class GAN(GANModule):
             ema_half_life_kimg=ema_half_life_kimg, ema_rampup=ema_rampup,
             max_generator_steps=max_generator_steps, gradient_clip_val=gradient_clip_val,
             gradient_clip_algorithm=gradient_clip_algorithm, num_fixed_samples=num_fixed_samples,
-            sample_seed=sample_seed,
+            sample_seed=sample_seed, compile=compile, compile_backend=compile_backend,
         )
         self.adversarial = get_loss(loss)
         for name, value in (("gp_weight", gp_weight), ("r1_gamma", r1_gamma), ("r2_gamma", r2_gamma)):
@@ -95,16 +97,17 @@ class GAN(GANModule):
         fake_logits = self.discriminate(fake, labels)
         loss = self.adversarial.d(real_logits, fake_logits)
         out = {"D/real": real_logits.detach().mean(), "D/fake": fake_logits.detach().mean()}
+        scale = self.penalty_scale() if reg_weight > 0 else 1.0
         if self.gp_weight > 0 and reg_weight > 0:
-            penalty = gradient_penalty(lambda x: self.discriminate(x, labels), real.detach(), fake.detach())
+            penalty = gradient_penalty(lambda x: self.discriminate(x, labels), real.detach(), fake.detach(), scale=scale)
             loss = loss + self.gp_weight * reg_weight * penalty
             out["loss/D/gp"] = penalty.detach()
         if use_r1:
-            penalty = r1_penalty(real, real_logits)
+            penalty = r1_penalty(real, real_logits, scale)
             loss = loss + 0.5 * self.r1_gamma * reg_weight * penalty
             out["loss/D/r1"] = penalty.detach()
         if use_r2:
-            penalty = r2_penalty(fake, fake_logits)
+            penalty = r2_penalty(fake, fake_logits, scale)
             loss = loss + 0.5 * self.r2_gamma * reg_weight * penalty
             out["loss/D/r2"] = penalty.detach()
         out["loss"] = loss

@@ -14,12 +14,22 @@ import torch
 from torch import Tensor, nn
 
 
-def _per_sample_grad_sq_norm(outputs: Tensor, inputs: Tensor) -> Tensor:
-    """``||∇_x D(x)||²`` per sample, shape ``[N]``; keeps the graph so the result can be backpropagated."""
+def _per_sample_grad_sq_norm(outputs: Tensor, inputs: Tensor, scale: float = 1.0) -> Tensor:
+    """``||∇_x D(x)||²`` per sample, shape ``[N]``; keeps the graph so the result can be backpropagated.
+
+    ``scale`` (the loss scale under float16 mixed precision) multiplies the outputs before the
+    differentiation and divides the gradients after it, so small input gradients do not underflow
+    in float16; the norm is taken in float32.
+    """
     # Summing over the batch gives each sample's own gradient since samples do not interact in D
     # (true for D without batch statistics, e.g. eval-mode BN, LayerNorm, no norm).
-    (grad,) = torch.autograd.grad(outputs=outputs.sum(), inputs=inputs, create_graph=True)
-    return grad.pow(2).flatten(1).sum(1)
+    total = outputs.sum()
+    (grad,) = torch.autograd.grad(outputs=_at_least_float32(total) * scale, inputs=inputs, create_graph=True)
+    return (_at_least_float32(grad) / scale).pow(2).flatten(1).sum(1)
+
+
+def _at_least_float32(x: Tensor) -> Tensor:
+    return x.float() if x.dtype in (torch.float16, torch.bfloat16) else x
 
 
 def gradient_penalty(
@@ -27,6 +37,7 @@ def gradient_penalty(
     real: Tensor,
     fake: Tensor,
     generator: torch.Generator | None = None,
+    scale: float = 1.0,
 ) -> Tensor:
     """WGAN-GP two-sided penalty (Gulrajani et al. 2017): ``E[(||∇ D(x̂)||₂ - 1)²]``.
 
@@ -38,6 +49,7 @@ def gradient_penalty(
         real: real samples ``[N, *sample_shape]``.
         fake: generated samples, same shape; detached here (the penalty trains D only).
         generator: optional RNG for ``ε`` (reproducible tests).
+        scale: loss scale of float16 mixed precision (``GANModule.penalty_scale()``); 1 otherwise.
 
     Returns:
         Scalar ``>= 0``, NOT multiplied by λ (the paper uses λ = 10).
@@ -47,11 +59,11 @@ def gradient_penalty(
     eps_shape = (real.shape[0],) + (1,) * (real.dim() - 1)
     eps = torch.rand(eps_shape, generator=generator, device=real.device, dtype=real.dtype)
     mixed = (eps * real.detach() + (1 - eps) * fake.detach()).requires_grad_(True)
-    grad_norm = _per_sample_grad_sq_norm(discriminator(mixed), mixed).add(1e-12).sqrt()
+    grad_norm = _per_sample_grad_sq_norm(discriminator(mixed), mixed, scale).add(1e-12).sqrt()
     return (grad_norm - 1).pow(2).mean()
 
 
-def r1_penalty(real: Tensor, real_logits: Tensor) -> Tensor:
+def r1_penalty(real: Tensor, real_logits: Tensor, scale: float = 1.0) -> Tensor:
     """R1 penalty (Mescheder et al. 2018): ``E ||∇_x D(x)||²`` on real samples.
 
     The caller must call ``real.requires_grad_(True)`` BEFORE computing ``real_logits = D(real)``,
@@ -60,16 +72,17 @@ def r1_penalty(real: Tensor, real_logits: Tensor) -> Tensor:
     Args:
         real: real samples ``[N, *sample_shape]`` with ``requires_grad`` set.
         real_logits: ``D(real)``, any shape with leading ``N``.
+        scale: loss scale of float16 mixed precision (``GANModule.penalty_scale()``); 1 otherwise.
 
     Returns:
         Scalar ``>= 0``, the mean squared gradient norm; the caller multiplies by ``γ/2``.
     """
     if not real.requires_grad:
         raise ValueError("r1_penalty: call real.requires_grad_(True) before computing real_logits")
-    return _per_sample_grad_sq_norm(real_logits, real).mean()
+    return _per_sample_grad_sq_norm(real_logits, real, scale).mean()
 
 
-def r2_penalty(fake: Tensor, fake_logits: Tensor) -> Tensor:
+def r2_penalty(fake: Tensor, fake_logits: Tensor, scale: float = 1.0) -> Tensor:
     """R2 penalty: the R1 penalty on generated samples (used with R1 by R3GAN, Huang et al. 2024).
 
     The caller must call ``fake = fake.detach().requires_grad_(True)`` BEFORE computing
@@ -80,7 +93,7 @@ def r2_penalty(fake: Tensor, fake_logits: Tensor) -> Tensor:
     """
     if not fake.requires_grad:
         raise ValueError("r2_penalty: call fake.requires_grad_(True) before computing fake_logits")
-    return _per_sample_grad_sq_norm(fake_logits, fake).mean()
+    return _per_sample_grad_sq_norm(fake_logits, fake, scale).mean()
 
 
 def clip_weights(module: nn.Module, clip_value: float) -> None:
