@@ -1,15 +1,24 @@
-"""Datamodules: every one yields dict batches (``"image"`` + optional ``"label"``), see ``base.py``."""
+"""Datamodules: every one yields dict batches, see ``base.py``: ``"image"`` (+ optional ``"label"``) for
+noise-to-image data, ``"input"``/``"target"`` (+ ``"mask"``) for paired and ``"A"``/``"B"`` for unpaired
+translation data (docs/translation.md)."""
 
 from datamodules.base import GANDataModule
 from datamodules.digits import DigitsDataModule
+from datamodules.embedded import EmbeddedPairedDataModule, EmbeddedUnpairedDataModule
 from datamodules.folder import ImageFolderDataModule
+from datamodules.paired import PairedImageDataModule
 from datamodules.torchvision_sets import TorchvisionDataModule
 from datamodules.toy import Toy2DDataModule
+from datamodules.unpaired import UnpairedImageDataModule
 
 __all__ = [
     "DigitsDataModule",
+    "EmbeddedPairedDataModule",
+    "EmbeddedUnpairedDataModule",
     "GANDataModule",
     "ImageFolderDataModule",
+    "PairedImageDataModule",
     "Toy2DDataModule",
     "TorchvisionDataModule",
+    "UnpairedImageDataModule",
 ]
