@@ -2,8 +2,9 @@
 
 from callbacks.generative_metrics import GenerativeMetrics
 from callbacks.guards import DivergenceError, DivergenceGuard
+from callbacks.memory_format import ChannelsLast
 from callbacks.preemption import Preemption
 from callbacks.sample_grid import SampleGrid
 from callbacks.writer import ImageWriter
 
-__all__ = ["DivergenceError", "DivergenceGuard", "GenerativeMetrics", "ImageWriter", "Preemption", "SampleGrid"]
+__all__ = ["ChannelsLast", "DivergenceError", "DivergenceGuard", "GenerativeMetrics", "ImageWriter", "Preemption", "SampleGrid"]

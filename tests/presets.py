@@ -29,6 +29,15 @@ def _write_images(folder: Path, count: int, size: int, seed: int) -> None:
         Image.fromarray(rng.integers(0, 256, (size, size, 3), dtype=np.uint8)).save(folder / f"{i:03d}.png")
 
 
+STANDIN_CLASSES = ("ImageFolderDataModule", "PairedImageDataModule", "UnpairedImageDataModule",
+                   "TorchvisionDataModule")
+
+
+def needs_standin(config: Path) -> bool:
+    """Whether ``config`` reads a public dataset that the tests replace with a stand-in folder."""
+    return str(_data_config(config).get("class_path", "")).rsplit(".", 1)[-1] in STANDIN_CLASSES
+
+
 def data_overrides(config: Path, tmp_path: Path, batch_size: int | None = None) -> list[str]:
     """CLI overrides that make ``config`` runnable here: a stand-in dataset when it needs one, and the batch."""
     data = _data_config(config)

@@ -32,13 +32,37 @@ SMALL = {  # small widths keep the file fast on 2 CPU cores
     "MLPDiscriminator": [{"hidden_dim": 32, "spectral_norm": sn} for sn in (False, True)],
     "DCGANGenerator": [{"latent_dim": 16, "base_channels": 8, "upsample": up} for up in ("transposed", "nearest_conv")],
     "DCGANDiscriminator": [{"base_channels": 8, "spectral_norm": sn} for sn in (False, True)],
+    "ConditionalMLPGenerator": [{"num_classes": 3, "latent_dim": 8, "hidden_dim": 32, "embed_dim": e} for e in (None, 4)],
+    "ConditionalMLPDiscriminator": [{"num_classes": 3, "hidden_dim": 32, "conditioning": c, "spectral_norm": sn}
+                                    for c, sn in (("concat", False), ("projection", True))],
+    "ConditionalDCGANGenerator": [{"num_classes": 3, "latent_dim": 16, "base_channels": 8, "upsample": up, "embed_dim": e}
+                                  for up, e in (("transposed", None), ("nearest_conv", 4))],
+    "ConditionalDCGANDiscriminator": [{"num_classes": 3, "base_channels": 8, "conditioning": c, "spectral_norm": sn}
+                                      for c, sn in (("concat", False), ("projection", False), ("projection", True))],
+    "ACGANDiscriminator": [{"num_classes": 3, "base_channels": 8, "spectral_norm": sn} for sn in (False, True)],
+    "ProgressiveGenerator": [{"latent_dim": 16, "channel_base": 128, "max_channels": 16}],
+    "ProgressiveDiscriminator": [{"channel_base": 128, "max_channels": 16, "mbstd_group_size": g} for g in (4, 0)],
+    "R3GANGenerator": [{"latent_dim": 16, "widths": [16, 8], "cardinalities": [4, 2], "blocks": [1]}],
+    "R3GANDiscriminator": [{"widths": [16, 8], "cardinalities": [4, 2], "blocks": [1]}],
+    # image-to-image networks (input_shape None: the sample's; SR: a quarter of it)
+    "UNetGenerator": [{"base_channels": 4, "dropout_at_inference": False}],  # eval() is then deterministic
+    "PatchDiscriminator": [{"base_channels": 4, "n_layers": 2, "conditional": c} for c in (False, True)],
+    "ResnetGenerator": [{"base_channels": 4, "n_blocks": 1}],
+    "SRResNetGenerator": [{"base_channels": 4, "n_blocks": 1}],
+    "SRDiscriminator": [{"base_channels": 4, "dense_dim": 8}],
+    "InpaintingGenerator": [{"base_channels": 4}],
+    "StyleGANGenerator": [{"latent_dim": 16, "w_dim": 16, "channel_base": 128, "channel_max": 16, "mapping_layers": 2,
+                           "architecture": a, "block_architecture": b}
+                          for a, b in (("stylegan", "orig"), ("stylegan2", "skip"), ("stylegan2", "resnet"))],
+    "StyleGANDiscriminator": [{"channel_base": 128, "channel_max": 16, "architecture": a} for a in ("resnet", "skip", "orig")],
 }
+CONDITIONAL = {cls for cls in NETWORKS.values() if cls.__module__ == nets.conditional.__name__}
 
 
 def _cases() -> list:
     cases = []
     for name, cls in NETWORKS.items():
-        shapes = MLP_SHAPES if name.startswith("MLP") else DCGAN_SHAPES
+        shapes = MLP_SHAPES if "MLP" in name else DCGAN_SHAPES
         for shape in shapes:
             for kwargs in SMALL[name]:
                 ident = f"{name}-{'x'.join(map(str, shape))}-" + "-".join(f"{k}={v}" for k, v in kwargs.items())
@@ -49,15 +73,25 @@ def _cases() -> list:
 CASES = _cases()
 
 
-def _input(net: Network, n: int = 3) -> torch.Tensor:
+def _input(net: Network, n: int = 3) -> torch.Tensor | tuple[torch.Tensor, ...]:
+    if hasattr(net, "example_inputs"):  # image-to-image networks: (image,), (image, mask) or (image, condition)
+        return net.example_inputs(n)
     if net.latent_dim:
         return torch.randn(n, net.latent_dim)
     return torch.rand(n, *net.sample_shape) * 2 - 1
 
 
+def _call(net: Network, x: torch.Tensor) -> torch.Tensor:
+    """``net(x)``, or ``net(x, labels)`` for a conditional network; a tuple output (AC-GAN) is concatenated."""
+    if isinstance(x, tuple):  # the arguments of an image-to-image network
+        return net(*x)
+    out = net(x, torch.arange(len(x)) % net.num_classes) if net.num_classes else net(x)
+    return torch.cat([out[0][:, None], out[1]], 1) if isinstance(out, tuple) else out
+
+
 def test_networks_registry_is_complete() -> None:
     assert set(SMALL) == set(NETWORKS)
-    for module in (nets.mlp, nets.dcgan):
+    for module in (nets.mlp, nets.dcgan, nets.conditional):
         defined = {
             obj
             for obj in vars(module).values()
@@ -72,25 +106,36 @@ def test_constructor_signature(cls: type[Network]) -> None:
     assert params[0].name == "sample_shape" and params[0].default is not inspect.Parameter.empty
     assert all(p.kind is inspect.Parameter.POSITIONAL_OR_KEYWORD for p in params)  # no *args/**kwargs
     assert all(p.default is not inspect.Parameter.empty for p in params)
-    assert "num_classes" not in {p.name for p in params}
+    if cls in CONDITIONAL:  # train.py links data.num_classes into it
+        assert params[1].name == "num_classes"
+    else:  # unconditional networks lack it, so the link is dropped for them
+        assert "num_classes" not in {p.name for p in params}
 
 
 @pytest.mark.parametrize(("cls", "shape", "kwargs"), CASES)
 def test_forward_shape_range_and_gradients(cls: type[Network], shape: tuple[int, ...], kwargs: dict) -> None:
     torch.manual_seed(0)
     net = cls(shape, **kwargs)
-    assert net.sample_shape == shape and net.num_classes == 0
-    is_generator = net.latent_dim > 0
-    out = net(_input(net))
+    assert net.sample_shape == shape and net.num_classes == kwargs.get("num_classes", 0)
+    is_generator = net.latent_dim > 0 or getattr(net, "is_generator", False)
+    out = _call(net, _input(net))
     if is_generator:
         assert out.shape == (3, *shape)
         if len(shape) == 3:
             assert out.min() >= -1 and out.max() <= 1
+    elif cls is nets.ACGANDiscriminator:  # real/fake logit beside the class logits
+        assert out.shape == (3, 1 + net.num_classes)
+    elif out.dim() == 4:  # a PatchGAN logit map
+        assert out.shape[:2] == (3, 1)
     else:
         assert out.shape == (3,)
     assert torch.isfinite(out).all()
     out.square().mean().backward()
+    inactive = net.inactive_parameters() if hasattr(net, "inactive_parameters") else set()  # progressive growing
     for name, p in net.named_parameters():
+        if name in inactive:  # layers of other resolutions: no gradient at all, so Adam skips them
+            assert p.grad is None, name
+            continue
         assert p.grad is not None and torch.isfinite(p.grad).all(), name
 
 
@@ -104,7 +149,7 @@ def test_init_spec_round_trip(cls: type[Network], shape: tuple[int, ...], kwargs
     net.eval(), rebuilt.eval()
     x = _input(net)
     with torch.no_grad():
-        assert torch.allclose(net(x), rebuilt(x), atol=1e-6)
+        assert torch.allclose(_call(net, x), _call(rebuilt, x), atol=1e-6)
 
 
 @pytest.mark.parametrize("cls", [DCGANGenerator, DCGANDiscriminator])

@@ -70,6 +70,59 @@ def _finish_init(net: nn.Module, init: str, spectral_norm: bool) -> None:
             _spectral_norm(layer)
 
 
+def _upsample_layer(mode: str, c_in: int, c_out: int, bias: bool) -> nn.Module:
+    """One stride-2 upsampling layer (doubles H and W)."""
+    if mode == "transposed":
+        return nn.ConvTranspose2d(c_in, c_out, 4, 2, 1, bias=bias)
+    return nn.Sequential(nn.Upsample(scale_factor=2, mode="nearest"), nn.Conv2d(c_in, c_out, 3, 1, 1, bias=bias))
+
+
+def generator_layers(in_dim: int, out_channels: int, stages: int, base_channels: int, upsample: str, norm: str,
+                     activation: str) -> tuple[nn.Module, nn.Sequential]:
+    """The DCGAN generator's layers: ``project`` (a vector ``[N, in_dim]`` to a 4x4 map) and ``body``.
+
+    ``body`` doubles the resolution ``stages`` times, halving the channels from ``base_channels * 2 **
+    (stages - 1)`` down to ``base_channels``, and ends in ``out_channels`` through tanh. Shared by the
+    unconditional and the conditional generators (which feed ``[z, label code]`` as the vector).
+    """
+    bias = norm == "none"  # a bias right before a norm layer is cancelled by it
+    width = base_channels * 2 ** (stages - 1)
+    if upsample == "transposed":
+        project = nn.Sequential(nn.Unflatten(1, (in_dim, 1, 1)), nn.ConvTranspose2d(in_dim, width, 4, 1, 0, bias=bias))
+    else:
+        project = nn.Sequential(nn.Linear(in_dim, width * 16, bias=bias), nn.Unflatten(1, (width, 4, 4)))
+    layers: list[nn.Module] = [get_norm2d(norm, width), get_activation(activation)]
+    for stage in range(stages):
+        last = stage == stages - 1
+        c_out = out_channels if last else width // 2
+        layers.append(_upsample_layer(upsample, width, c_out, bias=bias or last))
+        if last:
+            layers.append(nn.Tanh())
+        else:
+            layers += [get_norm2d(norm, c_out), get_activation(activation)]
+        width = c_out
+    return project, nn.Sequential(*layers)
+
+
+def discriminator_trunk(in_channels: int, stages: int, base_channels: int, norm: str,
+                        activation: str) -> tuple[list[nn.Module], int]:
+    """The DCGAN discriminator's stride-2 stages from ``H`` down to 4x4, and their output channels.
+
+    Shared by every DCGAN-style discriminator; each adds its own head(s) on the ``[N, width, 4, 4]`` map.
+    """
+    bias = norm == "none"
+    layers: list[nn.Module] = []
+    c_in, c_out = in_channels, base_channels
+    for stage in range(stages):
+        first = stage == 0
+        layers.append(nn.Conv2d(c_in, c_out, 4, 2, 1, bias=bias or first))
+        if not first:  # the paper leaves the input layer unnormalised
+            layers.append(get_norm2d(norm, c_out))
+        layers.append(get_activation(activation))
+        c_in, c_out = c_out, c_out * 2
+    return layers, c_in
+
+
 class DCGANGenerator(Network):
     """DCGAN generator: ``z [N, latent_dim] -> images [N, C, H, W]`` in ``[-1, 1]``.
 
@@ -106,35 +159,9 @@ class DCGANGenerator(Network):
         self.latent_dim = int(latent_dim)
         self.num_classes = 0
         self.upsample = upsample
-        bias = norm == "none"  # a bias right before a norm layer is cancelled by it
-        width = base_channels * 2 ** (stages - 1)
-
-        if upsample == "transposed":
-            self.project = nn.Sequential(
-                nn.Unflatten(1, (latent_dim, 1, 1)), nn.ConvTranspose2d(latent_dim, width, 4, 1, 0, bias=bias)
-            )
-        else:
-            self.project = nn.Sequential(
-                nn.Linear(latent_dim, width * 16, bias=bias), nn.Unflatten(1, (width, 4, 4))
-            )
-        layers: list[nn.Module] = [get_norm2d(norm, width), get_activation(activation)]
-        for stage in range(stages):
-            last = stage == stages - 1
-            c_out = out_channels if last else width // 2
-            layers.append(self._upsample(width, c_out, bias=bias or last))
-            if last:
-                layers.append(nn.Tanh())
-            else:
-                layers += [get_norm2d(norm, c_out), get_activation(activation)]
-            width = c_out
-        self.body = nn.Sequential(*layers)
+        self.project, self.body = generator_layers(latent_dim, out_channels, stages, base_channels, upsample,
+                                                   norm, activation)
         _finish_init(self, init, spectral_norm=False)
-
-    def _upsample(self, c_in: int, c_out: int, bias: bool) -> nn.Module:
-        """One stride-2 upsampling layer (doubles H and W)."""
-        if self.upsample == "transposed":
-            return nn.ConvTranspose2d(c_in, c_out, 4, 2, 1, bias=bias)
-        return nn.Sequential(nn.Upsample(scale_factor=2, mode="nearest"), nn.Conv2d(c_in, c_out, 3, 1, 1, bias=bias))
 
     def forward(self, z: Tensor) -> Tensor:
         """Maps ``z [N, latent_dim]`` to images ``[N, C, H, W]`` in ``[-1, 1]``."""
@@ -174,19 +201,8 @@ class DCGANDiscriminator(Network):
         self.sample_shape = tuple(int(s) for s in sample_shape)
         self.latent_dim = 0
         self.num_classes = 0
-        bias = norm == "none"
-
-        layers: list[nn.Module] = []
-        c_in, c_out = in_channels, base_channels
-        for stage in range(stages):
-            first = stage == 0
-            layers.append(nn.Conv2d(c_in, c_out, 4, 2, 1, bias=bias or first))
-            if not first:  # the paper leaves the input layer unnormalised
-                layers.append(get_norm2d(norm, c_out))
-            layers.append(get_activation(activation))
-            c_in, c_out = c_out, c_out * 2
-        layers.append(nn.Conv2d(c_in, 1, 4, 1, 0))  # 4x4 -> 1x1 logit
-        self.body = nn.Sequential(*layers)
+        trunk, width = discriminator_trunk(in_channels, stages, base_channels, norm, activation)
+        self.body = nn.Sequential(*trunk, nn.Conv2d(width, 1, 4, 1, 0))  # 4x4 -> 1x1 logit
         _finish_init(self, init, spectral_norm)
 
     def forward(self, x: Tensor) -> Tensor:

@@ -1,0 +1,177 @@
+"""Translation quality of every embedded translation preset at one CPU-time budget, against a trivial baseline.
+
+What is measured:
+    Each preset trained on a scikit-image photo task (``pix2pix_edges2photo``, ``srgan_sr4x``,
+    ``inpaint_photos``, ``cyclegan_photo2transformed``; ``--only`` picks some) runs ``train.py fit`` in
+    a subprocess for ``--minutes`` of wall-clock time (``--trainer.max_time``; the preset's
+    ``max_generator_steps`` is lifted, so the budget alone stops it), with ``--threads`` torch threads.
+    The last checkpoint's generator (``gan_modules.load_generator``) then translates the task's
+    held-out test patches (``val_patches`` of them, drawn from photos no training patch comes from,
+    with a fixed seed), and the outputs are scored against the truth with L1 (on ``[-1, 1]``), PSNR (dB)
+    and SSIM (torchmetrics, images mapped to ``[0, 1]``), averaged per image:
+
+    * paired tasks: against the target; the baseline is the input itself (grey input repeated to
+      RGB, the hole left at 0), or bicubic upsampling for super-resolution;
+    * ``cyclegan_photo2transformed``: the A->B output against the TRUE colour mapping applied to A
+      (the datamodule's ``true_mapping``), which CycleGAN never sees; the baseline is A unchanged.
+
+    Dropout stays on in pix2pix's U-Net at inference (its noise), so the outputs are seeded.
+    ``train s`` is the wall-clock of ``train.py fit`` (start-up, sample grids and validation included).
+
+Usage::
+
+    python benchmarks/translation_quality.py                    # every preset, 10 minutes each
+    python benchmarks/translation_quality.py --minutes 5 --only srgan_sr4x
+    python benchmarks/translation_quality.py --quick            # a few steps: checks that the script works
+
+The table goes to stdout and, except with ``--quick``, into the ``translation_quality`` section of
+``docs/results.md`` (``--out`` names another file, and makes ``--quick`` write too).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+import yaml
+from torchmetrics.functional.image import peak_signal_noise_ratio, structural_similarity_index_measure
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from benchmarks._results import RESULTS, machine, write_section  # noqa: E402
+from gan_modules import load_generator  # noqa: E402
+
+PRESETS = ("pix2pix_edges2photo", "srgan_sr4x", "inpaint_photos", "cyclegan_photo2transformed")
+
+
+def train(config: Path, run_dir: Path, minutes: float, threads: int, quick: bool) -> float:
+    """Runs ``train.py fit`` on a preset in a subprocess for the budget; returns its wall-clock seconds."""
+    seconds = int(minutes * 60)
+    max_time = f"00:{seconds // 3600:02d}:{seconds % 3600 // 60:02d}:{seconds % 60:02d}"  # Lightning's DD:HH:MM:SS
+    budget = ["--trainer.max_steps=6"] if quick else [f"--trainer.max_time={max_time}"]
+    command = [sys.executable, str(ROOT / "train.py"), "fit", "--config", str(config),
+               f"--trainer.default_root_dir={run_dir}", "--model.init_args.max_generator_steps=null", *budget,
+               "--trainer.logger=false", "--trainer.enable_progress_bar=false", "--trainer.enable_model_summary=false"]
+    if quick:
+        command += ["--trainer.limit_val_batches=1", "--data.init_args.val_patches=8"]
+    env = {**os.environ, "PYTHONWARNINGS": "ignore", "OMP_NUM_THREADS": str(threads)}
+    start = time.perf_counter()
+    proc = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True)
+    seconds = time.perf_counter() - start
+    if proc.returncode != 0:
+        raise RuntimeError(proc.stderr.strip().splitlines()[-1] if proc.stderr.strip() else f"exit {proc.returncode}")
+    return seconds
+
+
+def test_data(config: Path, quick: bool):
+    """The preset's datamodule, set up for its held-out test patches."""
+    data = yaml.safe_load(config.read_text())["data"]
+    module, _, name = data["class_path"].rpartition(".")
+    init_args = dict(data.get("init_args", {}))
+    if quick:
+        init_args["val_patches"] = 16
+    datamodule = getattr(importlib.import_module(module), name)(**init_args)
+    datamodule.setup("test")
+    return datamodule
+
+
+def scores(outputs: torch.Tensor, truth: torch.Tensor) -> dict[str, float]:
+    """Mean per-image L1 (on ``[-1, 1]``), PSNR (dB, data range 2) and SSIM (on ``[0, 1]``)."""
+    outputs, truth = outputs.clamp(-1, 1).double(), truth.double()
+    return {"l1": float((outputs - truth).abs().mean()),
+            "psnr": float(peak_signal_noise_ratio(outputs, truth, data_range=2.0, dim=(1, 2, 3))),
+            "ssim": float(structural_similarity_index_measure((outputs + 1) / 2, (truth + 1) / 2, data_range=1.0))}
+
+
+def baseline(batch: dict[str, torch.Tensor], target_shape: torch.Size) -> torch.Tensor:
+    """The trivial translation: the input itself, resized bicubically and repeated to the target's channels."""
+    x = batch["input"] if "input" in batch else batch["A"]
+    if x.shape[-2:] != target_shape[-2:]:
+        x = F.interpolate(x, size=tuple(target_shape[-2:]), mode="bicubic", align_corners=False).clamp(-1, 1)
+    if x.shape[1] != target_shape[1]:
+        x = x.expand(-1, target_shape[1], -1, -1)
+    return x
+
+
+@torch.no_grad()
+def evaluate(ckpt: Path, datamodule, seed: int) -> tuple[dict[str, float], dict[str, float], int]:
+    """(model scores, baseline scores, generator steps) on the test patches."""
+    generator = load_generator(ckpt)
+    steps = int(torch.load(ckpt, map_location="cpu", weights_only=True)["gan"]["generator_steps"])
+    mapping = getattr(datamodule, "true_mapping", None)
+    outputs, trivial, truths = [], [], []
+    torch.manual_seed(seed)  # pix2pix's dropout noise
+    for batch in datamodule.test_dataloader():
+        if "A" in batch:
+            inputs, truth = batch["A"], mapping(batch["A"])
+            out = generator(inputs)
+        else:
+            truth = batch["target"]
+            out = generator(batch["input"], batch["mask"]) if "mask" in batch else generator(batch["input"])
+        outputs.append(out)
+        trivial.append(baseline(batch, truth.shape))
+        truths.append(truth)
+    truth = torch.cat(truths)
+    return scores(torch.cat(outputs), truth), scores(torch.cat(trivial), truth), steps
+
+
+def main(argv: list[str] | None = None) -> str:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--minutes", type=float, default=10.0, help="training wall-clock budget per preset")
+    parser.add_argument("--threads", type=int, default=2, help="torch threads of the training process")
+    parser.add_argument("--only", nargs="*", choices=PRESETS, help="presets to run (default: all)")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the evaluation's dropout noise")
+    parser.add_argument("--quick", action="store_true", help="6 steps and 16 test patches per preset")
+    parser.add_argument("--out", type=Path, default=None, help=f"results file (default {RESULTS}, not with --quick)")
+    args = parser.parse_args(argv)
+    torch.set_num_threads(args.threads)
+
+    rows = []
+    for stem in args.only or PRESETS:
+        config = ROOT / "configs" / f"{stem}.yaml"
+        with tempfile.TemporaryDirectory() as tmp:
+            seconds = train(config, Path(tmp), args.minutes, args.threads, args.quick)
+            datamodule = test_data(config, args.quick)
+            model, trivial, steps = evaluate(Path(tmp) / "checkpoints" / "last.ckpt", datamodule, args.seed)
+        truth = "true mapping" if getattr(datamodule, "true_mapping", None) else "target"
+        base = "bicubic" if datamodule.input_shape[1:] != datamodule.sample_shape[1:] else "identity"
+        rows.append(f"| {stem} | {datamodule.task} | {steps} | {model['l1']:.4f} | {model['psnr']:.2f} | "
+                    f"{model['ssim']:.4f} | {base}: {trivial['l1']:.4f} / {trivial['psnr']:.2f} / {trivial['ssim']:.4f} | "
+                    f"{truth}, {len(datamodule.test_set)} | {seconds:.0f} |")
+        print(rows[-1], flush=True)
+
+    budget = "6 training steps (--quick)" if args.quick else f"{args.minutes:g} min of wall-clock"
+    command = "python benchmarks/translation_quality.py " + " ".join(argv if argv is not None else sys.argv[1:])
+    markdown = "\n".join([
+        "## Translation quality (embedded photo tasks)",
+        "",
+        f"Command: `{command.strip()}`. Training budget: {budget} per preset, "
+        f"{args.threads} torch threads. Machine: {machine()}.",
+        "",
+        "Scores on the held-out test patches (mean per image): L1 on [-1, 1] (lower is better), PSNR in dB "
+        "and SSIM (higher is better). The baseline column gives the trivial translation's L1 / PSNR / SSIM: "
+        "the input itself (grey repeated to RGB, the hole left at 0) or bicubic upsampling for x4 SR. "
+        "CycleGAN is scored against the true colour mapping of A, which it never sees.",
+        "",
+        "| preset | task | G steps | L1 | PSNR | SSIM | baseline L1 / PSNR / SSIM | truth, patches | train s |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+        *rows,
+    ])
+    print(markdown)
+    if args.out is not None or not args.quick:
+        path = write_section("translation_quality", markdown, args.out or RESULTS)
+        print(f"written to {path}")
+    return markdown
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,144 @@
+"""Inpainting GAN: the context encoder of Pathak et al. 2016, with a PatchGAN discriminator.
+
+Settings reproduced: a generator that sees the image with its hole and fills it, the joint loss
+``L = λ_rec · L_rec + λ_adv · L_adv`` with ``λ_rec = 0.999`` and ``λ_adv = 0.001``, ``L_rec`` the L2
+distance on the hole (here averaged over the hole's pixels, so the weight does not depend on the hole
+size), the cross-entropy GAN loss, Adam(2e-4, β1 = 0.5) with a 10x smaller discriminator learning rate
+(``configs/inpaint_*.yaml``). Departures, documented: the generator is a U-Net reading image + mask
+(``gan_modules.nets.InpaintingGenerator``) rather than Pathak's AlexNet encoder with a channel-wise
+fully connected layer, and the discriminator is a PatchGAN on the whole composited image (every patch
+judged, as the local discriminator of Iizuka et al. 2017 does for the hole) rather than a global D on
+the hole's region. The output is always composited: the known pixels are the input's, exactly.
+
+Batches: ``{"input": [N, C, H, W] (the hole zeroed), "target": [N, C, H, W], "mask": [N, 1, H, W]}``
+with ``mask`` 1 in the hole; predict batches ``{"index", "input"}`` (+ ``"mask"``; without it the hole
+is where the input is exactly 0 in every channel).
+"""
+
+from __future__ import annotations
+
+import torch
+from lightning.pytorch.cli import LRSchedulerCallable, OptimizerCallable
+from torch import Tensor, nn
+
+from gan_modules.losses import get_loss
+from gan_modules.nets.unet import composite
+from gan_modules.translation import TranslationModule
+
+RECONSTRUCTIONS = ("l1", "l2")
+
+
+def masked_reconstruction(output: Tensor, target: Tensor, mask: Tensor, kind: str = "l2") -> Tensor:
+    """Mean squared (``l2``) or absolute (``l1``) error over the hole's pixels and channels.
+
+    Args:
+        output: generated images ``[N, C, H, W]``.
+        target: true images ``[N, C, H, W]``.
+        mask: ``[N, 1, H, W]``, 1 in the hole.
+        kind: ``l2`` (Pathak et al.) or ``l1``.
+    """
+    diff = (output - target) * mask
+    error = diff.square() if kind == "l2" else diff.abs()
+    hole = (mask.sum() * output.shape[1]).clamp_min(1.0)  # the number of hole values over the batch
+    return error.sum() / hole
+
+
+class InpaintingGAN(TranslationModule):
+    """Inpainting on ``{"input", "target", "mask"}`` batches; logs ``loss/G/rec``, ``loss/G/adv``.
+
+    Args:
+        generator: ``G(masked image, mask) -> image`` (``gan_modules.nets.InpaintingGenerator``).
+        discriminator: logits for composited images (``PatchDiscriminator``; with
+            ``conditional: true`` it also sees the masked input).
+        loss: adversarial loss name (``nonsaturating``: the paper's cross-entropy).
+        reconstruction_weight: λ_rec (0.999 in the paper).
+        adversarial_weight: λ_adv (0.001 in the paper).
+        reconstruction: ``l2`` (the paper's) or ``l1`` on the hole.
+        Other arguments: see :class:`gan_modules.translation.TranslationModule`.
+    """
+
+    extra_keys = ("mask",)
+
+    def __init__(
+        self,
+        generator: nn.Module,
+        discriminator: nn.Module,
+        loss: str = "nonsaturating",
+        reconstruction_weight: float = 0.999,
+        adversarial_weight: float = 0.001,
+        reconstruction: str = "l2",
+        g_optimizer: OptimizerCallable | None = None,
+        d_optimizer: OptimizerCallable | None = None,
+        g_scheduler: LRSchedulerCallable | None = None,
+        d_scheduler: LRSchedulerCallable | None = None,
+        scheduler_interval: str = "step",
+        n_critic: int = 1,
+        reg_interval: int = 1,
+        ema_decay: float | None = None,
+        ema_half_life_kimg: float | None = None,
+        ema_rampup: float | None = None,
+        max_generator_steps: int | None = None,
+        gradient_clip_val: float | None = None,
+        gradient_clip_algorithm: str = "norm",
+        num_fixed_samples: int = 8,
+        sample_seed: int = 0,
+        compile: bool = False,
+        compile_backend: str = "inductor",
+    ) -> None:
+        super().__init__(
+            generator, discriminator, g_optimizer=g_optimizer, d_optimizer=d_optimizer,
+            g_scheduler=g_scheduler, d_scheduler=d_scheduler, scheduler_interval=scheduler_interval,
+            n_critic=n_critic, reg_interval=reg_interval, ema_decay=ema_decay,
+            ema_half_life_kimg=ema_half_life_kimg, ema_rampup=ema_rampup,
+            max_generator_steps=max_generator_steps, gradient_clip_val=gradient_clip_val,
+            gradient_clip_algorithm=gradient_clip_algorithm, num_fixed_samples=num_fixed_samples,
+            sample_seed=sample_seed, compile=compile, compile_backend=compile_backend,
+        )
+        if reconstruction not in RECONSTRUCTIONS:
+            raise ValueError(f"unknown reconstruction '{reconstruction}'; valid: {', '.join(RECONSTRUCTIONS)}")
+        if reconstruction_weight < 0 or adversarial_weight < 0:
+            raise ValueError("reconstruction_weight and adversarial_weight must be >= 0")
+        if self.input_shape != self.sample_shape:
+            raise ValueError(f"InpaintingGAN: the masked input {self.input_shape} must have the output's shape "
+                             f"{self.sample_shape} (the known pixels are copied into the output)")
+        self.adversarial = get_loss(loss)
+        self.reconstruction_weight, self.adversarial_weight = reconstruction_weight, adversarial_weight
+        self.reconstruction = reconstruction
+
+    def masks_of(self, batch: dict[str, Tensor]) -> Tensor:
+        """The batch's hole masks ``[N, 1, H, W]`` (1 = missing pixel).
+
+        A batch without ``"mask"`` (a predict batch of inputs only) gets the mask the data contract
+        implies: the pixels that are exactly 0 in every channel of the input, where the hole was zeroed.
+        """
+        if "mask" not in batch and self.input_key in batch:
+            return (self.inputs_of(batch) == 0).all(dim=1, keepdim=True).to(batch[self.input_key].dtype)
+        mask = self._get(batch, "mask")
+        if tuple(mask.shape[1:]) != (1, *self.sample_shape[1:]):
+            raise ValueError(f"data gives masks of shape {tuple(mask.shape[1:])}, expected {(1, *self.sample_shape[1:])}")
+        return mask
+
+    def generate_from(self, batch: dict[str, Tensor], net: nn.Module) -> Tensor:
+        """The generator's completion, composited: the input's pixels outside the hole, exactly."""
+        inputs, mask = self.inputs_of(batch), self.masks_of(batch).to(self.inputs_of(batch).dtype)
+        return composite(net(inputs, mask), inputs, mask)
+
+    def discriminator_loss(self, batch: dict[str, Tensor], reg_weight: float) -> dict[str, Tensor]:
+        real = self.real_samples(batch)
+        with torch.no_grad():
+            fake = self.generate_from(batch, self.generator)
+        real_logits, fake_logits = self.judge(real, batch), self.judge(fake, batch)
+        return {"loss": self.adversarial.d(real_logits, fake_logits),
+                "D/real": real_logits.detach().mean(), "D/fake": fake_logits.detach().mean()}
+
+    def generator_loss(self, batch: dict[str, Tensor]) -> dict[str, Tensor]:
+        real, mask = self.real_samples(batch), self.masks_of(batch)
+        fake = self.generate_from(batch, self.generator)
+        rec = masked_reconstruction(fake, real, mask.to(fake.dtype), self.reconstruction)
+        real_logits = None
+        if self.adversarial.needs_real_for_g:
+            with torch.no_grad():
+                real_logits = self.judge(real, batch)
+        adversarial = self.adversarial.g(self.judge(fake, batch), real_logits)
+        return {"loss": self.reconstruction_weight * rec + self.adversarial_weight * adversarial,
+                "loss/G/rec": rec.detach(), "loss/G/adv": adversarial.detach()}

@@ -1,0 +1,191 @@
+"""R3GAN (Huang et al. 2024, "The GAN is dead; long live the GAN! A Modern GAN Baseline", NeurIPS 2024).
+
+The objective is the relativistic pairing loss (RpGAN) with both zero-centred gradient penalties,
+``L_D = E softplus(D(fake) - D(real)) + γ/2 (E‖∇D(real)‖² + E‖∇D(fake)‖²)`` and
+``L_G = E softplus(D(real) - D(fake))``, on the networks of :mod:`gan_modules.nets.r3gan`.
+
+Four hyperparameters follow schedules that are pure functions of the real images seen
+(:func:`r3gan_schedule`, as the official ``cosine_decay_with_warmup``): over ``decay_kimg`` thousand
+images they move from their start to their final value along a half cosine (or a line), then stay
+at the final value:
+
+* ``γ`` of R1 and R2 (CIFAR-10: 0.05 -> 0.005);
+* the learning rate of both players (2e-4 -> 5e-5);
+* Adam's β2 of both players (0.9 -> 0.99; β1 is 0);
+* the EMA half-life of the generator in thousands of images (0 -> 5000; no ramp-up).
+
+They are applied in one place, at the start of every discriminator step (:meth:`R3GAN.apply_schedule`
+writes ``lr`` and ``betas`` into both optimizers' param groups, ``γ`` and the EMA half-life into the
+module, which the base class's EMA update reads), and logged as ``schedule/gamma``, ``schedule/lr``,
+``schedule/beta2`` and ``schedule/ema_kimg``. The generator step of the same batch uses the same values.
+
+Not reproduced: the paper's non-leaking augmentation (with its probability schedule), class
+conditioning and mixed precision.
+"""
+
+from __future__ import annotations
+
+import math
+from functools import partial
+
+import torch
+from lightning.pytorch.cli import OptimizerCallable
+from torch import Tensor, nn
+
+from gan_modules.base import GANModule
+from gan_modules.losses import rpgan_d, rpgan_g
+from gan_modules.regularizers import r1_penalty, r2_penalty
+
+DECAY_SHAPES = ("cosine", "linear")
+
+
+def _decay(images_seen: float, start: float, final: float, total_images: float, shape: str) -> float:
+    """``start`` moving to ``final`` over ``total_images`` along a half cosine or a line, then ``final``."""
+    if total_images <= 0 or images_seen >= total_images:
+        return float(final)
+    t = images_seen / total_images
+    progress = 0.5 * (1.0 - math.cos(math.pi * t)) if shape == "cosine" else t
+    return float(start + progress * (final - start))
+
+
+def r3gan_schedule(
+    images_seen: int,
+    decay_kimg: float = 20000.0,
+    gamma: tuple[float, float] = (0.05, 0.005),
+    lr: tuple[float, float] = (2e-4, 5e-5),
+    beta2: tuple[float, float] = (0.9, 0.99),
+    ema_kimg: tuple[float, float] = (0.0, 5000.0),
+    shape: str = "cosine",
+) -> dict[str, float]:
+    """R3GAN's hyperparameters after ``images_seen`` real images: a pure function.
+
+    Args:
+        images_seen: real images shown to the discriminator so far.
+        decay_kimg: thousands of images over which every value moves from start to final (20000 in the
+            paper's configs); afterwards the final values hold.
+        gamma: ``(start, final)`` γ of the R1 and R2 penalties.
+        lr: ``(start, final)`` learning rate of both optimizers.
+        beta2: ``(start, final)`` Adam β2 of both optimizers.
+        ema_kimg: ``(start, final)`` generator-EMA half-life in thousands of images.
+        shape: ``"cosine"`` (the paper: ``start + (1 - cos(π t)) / 2 · (final - start)``) or ``"linear"``.
+
+    Returns:
+        ``{"gamma", "lr", "beta2", "ema_kimg"}`` as floats.
+    """
+    if shape not in DECAY_SHAPES:
+        raise ValueError(f"unknown schedule shape '{shape}'; valid: {', '.join(DECAY_SHAPES)}")
+    total = decay_kimg * 1000.0
+    values = {"gamma": gamma, "lr": lr, "beta2": beta2, "ema_kimg": ema_kimg}
+    return {key: _decay(images_seen, start, final, total, shape) for key, (start, final) in values.items()}
+
+
+class R3GAN(GANModule):
+    """RpGAN + R1 + R2 with R3GAN's schedules of γ, learning rate, Adam β2 and EMA half-life.
+
+    Args:
+        generator: ``z [N, latent_dim] -> [N, *sample_shape]`` (:class:`gan_modules.nets.R3GANGenerator`).
+        discriminator: ``[N, *sample_shape] -> logits [N]`` (:class:`gan_modules.nets.R3GANDiscriminator`).
+        gamma, gamma_final: γ of R1 and R2 (applied as ``γ/2 · penalty``) at the start and the end of
+            the decay (CIFAR-10: 0.05, 0.005; FFHQ-256: 150, 15).
+        lr, lr_final: learning rate of both optimizers (2e-4, 5e-5).
+        beta2, beta2_final: Adam β2 of both optimizers (0.9, 0.99).
+        ema_kimg, ema_kimg_final: generator-EMA half-life in thousands of images (0, then 5000 for
+            CIFAR-10, 500 for FFHQ).
+        decay_kimg: thousands of images over which the four schedules run (20000).
+        decay_shape: ``"cosine"`` (the paper) or ``"linear"``.
+        g_optimizer: optimizer factory for G; default Adam(betas (0, beta2), eps 1e-8). Its ``lr`` and
+            β2 are overwritten every step by the schedule (β1 is kept).
+        d_optimizer: optimizer factory for D; same default.
+        Other arguments: see :class:`gan_modules.base.GANModule`. There are no LR-scheduler or EMA
+        arguments: the schedules above own the learning rate and the EMA half-life.
+    """
+
+    def __init__(
+        self,
+        generator: nn.Module,
+        discriminator: nn.Module,
+        gamma: float = 0.05,
+        gamma_final: float = 0.005,
+        lr: float = 2e-4,
+        lr_final: float = 5e-5,
+        beta2: float = 0.9,
+        beta2_final: float = 0.99,
+        ema_kimg: float = 0.0,
+        ema_kimg_final: float = 5000.0,
+        decay_kimg: float = 20000.0,
+        decay_shape: str = "cosine",
+        g_optimizer: OptimizerCallable | None = None,
+        d_optimizer: OptimizerCallable | None = None,
+        n_critic: int = 1,
+        reg_interval: int = 1,
+        max_generator_steps: int | None = None,
+        gradient_clip_val: float | None = None,
+        gradient_clip_algorithm: str = "norm",
+        num_fixed_samples: int = 64,
+        sample_seed: int = 0,
+        compile: bool = False,
+        compile_backend: str = "inductor",
+    ) -> None:
+        if decay_shape not in DECAY_SHAPES:
+            raise ValueError(f"unknown decay_shape '{decay_shape}'; valid: {', '.join(DECAY_SHAPES)}")
+        if min(gamma, gamma_final, ema_kimg, ema_kimg_final) < 0 or min(lr, lr_final) <= 0:
+            raise ValueError("gamma and ema_kimg values must be >= 0, lr values > 0")
+        if not (0 <= beta2 < 1 and 0 <= beta2_final < 1) or decay_kimg < 0:
+            raise ValueError("beta2 values must be in [0, 1) and decay_kimg >= 0")
+        adam = partial(torch.optim.Adam, lr=lr, betas=(0.0, beta2), eps=1e-8)
+        super().__init__(
+            generator, discriminator, g_optimizer=g_optimizer or adam, d_optimizer=d_optimizer or adam,
+            n_critic=n_critic, reg_interval=reg_interval,
+            # A half-life (not None) makes the base keep an EMA generator; the schedule sets it every step.
+            ema_half_life_kimg=ema_kimg, ema_rampup=None,
+            max_generator_steps=max_generator_steps, gradient_clip_val=gradient_clip_val,
+            gradient_clip_algorithm=gradient_clip_algorithm, num_fixed_samples=num_fixed_samples,
+            sample_seed=sample_seed, compile=compile, compile_backend=compile_backend,
+        )
+        self.schedule_args = {"decay_kimg": decay_kimg, "gamma": (gamma, gamma_final), "lr": (lr, lr_final),
+                              "beta2": (beta2, beta2_final), "ema_kimg": (ema_kimg, ema_kimg_final),
+                              "shape": decay_shape}
+        self.gamma = gamma
+
+    def apply_schedule(self) -> dict[str, Tensor]:
+        """Sets γ, both optimizers' lr and β2, and the EMA half-life from ``images_seen``; returns the log values.
+
+        The one place the schedule is applied, at the start of every discriminator step.
+        """
+        values = r3gan_schedule(self.images_seen, **self.schedule_args)
+        self.gamma = values["gamma"]
+        self.ema_half_life_kimg = values["ema_kimg"]  # read by GANModule._update_ema after the G step
+        optimizers = self.trainer.optimizers if self._trainer is not None else []
+        for optimizer in optimizers:
+            for group in optimizer.param_groups:
+                group["lr"] = values["lr"]
+                group["betas"] = (group["betas"][0], values["beta2"])
+        return {f"schedule/{key}": torch.tensor(value) for key, value in values.items()}
+
+    def discriminator_loss(self, batch: dict[str, Tensor], reg_weight: float) -> dict[str, Tensor]:
+        logs = self.apply_schedule()
+        real = self.real_samples(batch)
+        labels = batch.get("label") if self.num_classes else None
+        with torch.no_grad():
+            fake = self.generate(self.latents(len(real)), labels)
+        penalize = self.gamma > 0 and reg_weight > 0
+        if penalize:  # the penalties differentiate D with respect to its inputs
+            real, fake = real.detach().requires_grad_(True), fake.requires_grad_(True)
+        real_logits, fake_logits = self.discriminate(real, labels), self.discriminate(fake, labels)
+        loss = rpgan_d(real_logits, fake_logits)
+        out = {"D/real": real_logits.detach().mean(), "D/fake": fake_logits.detach().mean(), **logs}
+        if penalize:
+            scale = self.penalty_scale()  # the loss scale under float16 mixed precision, else 1
+            r1, r2 = r1_penalty(real, real_logits, scale), r2_penalty(fake, fake_logits, scale)
+            loss = loss + 0.5 * self.gamma * reg_weight * (r1 + r2)
+            out["loss/D/r1"], out["loss/D/r2"] = r1.detach(), r2.detach()
+        out["loss"] = loss
+        return out
+
+    def generator_loss(self, batch: dict[str, Tensor]) -> dict[str, Tensor]:
+        real = self.real_samples(batch)
+        labels = batch.get("label") if self.num_classes else None
+        fake_logits = self.discriminate(self.generate(self.latents(len(real)), labels), labels)
+        with torch.no_grad():  # the generator's gradient flows through the fake logits only
+            real_logits = self.discriminate(real, labels)
+        return {"loss": rpgan_g(fake_logits, real_logits)}

@@ -1,0 +1,221 @@
+"""StyleGAN family: StyleGAN (Karras et al. 2019) and StyleGAN2 (Karras et al. 2020) training.
+
+Reproduces the training objective of the papers (stylegan2-ada-pytorch's ``StyleGAN2Loss``):
+
+* non-saturating logistic loss (any loss of :func:`gan_modules.losses.get_loss` can be chosen);
+* R1 on reals, ``γ/2 · E‖∇D(x)‖²``, lazy: every ``reg_interval`` (16) discriminator steps, scaled by
+  the interval (the base loop's ``reg_weight``);
+* style-mixing regularization: with probability ``style_mixing_prob`` (0.9) the fakes of a batch take
+  the style inputs from a crossover layer on (drawn uniformly in ``[1, num_ws)``) from a second latent;
+* path-length regularization (StyleGAN2), ``pl_weight · E(‖J_wᵀ y‖ - a)²`` with ``a`` a running mean
+  of the lengths (decay ``pl_decay``), lazy: on every ``pl_interval``-th generator step, on
+  ``1/pl_batch_shrink`` of the batch, scaled by the interval. It is added to that step's generator loss,
+  so every optimizer step still goes through the base loop;
+* the mapping network's learning rate is 1/100 of the rest through its equalized-LR multiplier
+  (``StyleGANGenerator.mapping_lr_multiplier``), with one optimizer;
+* generator EMA by half-life (``ema_half_life_kimg`` 10, ``ema_rampup`` 0.05, stylegan2-ada's
+  defaults); the w̄ of the truncation trick is a buffer of the mapping network, updated in training
+  forwards and copied to the EMA generator with the other buffers.
+
+The generator must be a :class:`~gan_modules.nets.StyleGANGenerator` (or expose ``mapping``,
+``synthesis`` and ``num_ws`` the same way). Sample grids can be drawn with truncation
+(``grid_truncation_psi``).
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from lightning.pytorch.cli import LRSchedulerCallable, OptimizerCallable
+from torch import Tensor, nn
+
+from gan_modules.base import GANModule
+from gan_modules.losses import get_loss
+from gan_modules.regularizers import r1_penalty
+
+
+def path_lengths(images: Tensor, ws: Tensor, noise: Tensor | None = None, scale: float = 1.0) -> Tensor:
+    """Per-sample path lengths ``‖J_wᵀ y‖`` of StyleGAN2 (section 3.2), keeping the graph.
+
+    ``y ~ N(0, I) / sqrt(H·W)`` (so the length does not depend on the resolution); the gradient of
+    ``sum(images · y)`` with respect to ``ws [N, num_ws, w_dim]`` is squared, summed over ``w_dim``,
+    averaged over the style inputs and square-rooted, as in stylegan2-ada.
+
+    Args:
+        images: ``G.synthesis(ws)``, ``[N, C, H, W]``.
+        ws: the style inputs the images were rendered from (part of the graph).
+        noise: ``y``, same shape as ``images``; drawn when None.
+        scale: loss scale of float16 mixed precision (``GANModule.penalty_scale()``), applied before the
+            differentiation and removed after it so small gradients do not underflow; 1 otherwise.
+
+    Returns:
+        ``[N]`` lengths, differentiable (``create_graph=True``).
+    """
+    if noise is None:
+        noise = torch.randn_like(images) / math.sqrt(images.shape[2] * images.shape[3])
+    outputs = (images * noise).float().sum() * scale
+    (grads,) = torch.autograd.grad(outputs=outputs, inputs=ws, create_graph=True)
+    return (grads.float() / scale).square().sum(dim=2).mean(dim=1).sqrt()
+
+
+def path_length_penalty(lengths: Tensor, pl_mean: Tensor, decay: float) -> tuple[Tensor, Tensor]:
+    """``E (length - a)²`` with ``a = lerp(pl_mean, mean(lengths), decay)``; returns ``(penalty, a)``.
+
+    As in stylegan2-ada, ``a`` is not detached inside the penalty (its gradient is ``decay`` times
+    smaller); the caller stores ``a.detach()`` as the new running mean.
+    """
+    new_mean = pl_mean.lerp(lengths.mean(), decay)
+    return (lengths - new_mean).square().mean(), new_mean
+
+
+class StyleGAN(GANModule):
+    """StyleGAN / StyleGAN2 training: non-saturating loss, lazy R1, style mixing, path-length penalty.
+
+    Args:
+        generator: a :class:`~gan_modules.nets.StyleGANGenerator`.
+        discriminator: ``[N, *sample_shape] -> logits [N]``, e.g.
+            :class:`~gan_modules.nets.StyleGANDiscriminator`.
+        loss: adversarial loss name (``nonsaturating`` in the papers).
+        r1_gamma: γ of R1, applied as ``γ/2 · E‖∇D‖²`` (10 at FFHQ 1024, 1 in stylegan2-ada's 256-px
+            setting, 0.01 on CIFAR-10); lazy with ``reg_interval``.
+        style_mixing_prob: probability that a batch of fakes mixes two latents (0.9; 0 disables).
+        pl_weight: weight of the path-length penalty (2 in StyleGAN2; 0 disables).
+        pl_decay: decay of the running mean of path lengths (0.01).
+        pl_interval: the penalty runs on every this-many generator steps, scaled by it (4).
+        pl_batch_shrink: the penalty uses ``batch / pl_batch_shrink`` samples (2).
+        grid_truncation_psi: truncation ψ of the sample grids (1 = none).
+        reg_interval: lazy R1 interval in discriminator steps (16 in StyleGAN2; 1 = StyleGAN's every step).
+        ema_half_life_kimg: half-life of the generator EMA in thousands of images (10).
+        ema_rampup: caps the half-life at this fraction of the images seen (0.05; None disables).
+        Other arguments: see :class:`gan_modules.base.GANModule`.
+    """
+
+    def __init__(
+        self,
+        generator: nn.Module,
+        discriminator: nn.Module,
+        loss: str = "nonsaturating",
+        r1_gamma: float = 10.0,
+        style_mixing_prob: float = 0.9,
+        pl_weight: float = 0.0,
+        pl_decay: float = 0.01,
+        pl_interval: int = 4,
+        pl_batch_shrink: int = 2,
+        grid_truncation_psi: float = 1.0,
+        g_optimizer: OptimizerCallable | None = None,
+        d_optimizer: OptimizerCallable | None = None,
+        g_scheduler: LRSchedulerCallable | None = None,
+        d_scheduler: LRSchedulerCallable | None = None,
+        scheduler_interval: str = "step",
+        n_critic: int = 1,
+        reg_interval: int = 16,
+        ema_decay: float | None = None,
+        ema_half_life_kimg: float | None = 10.0,
+        ema_rampup: float | None = 0.05,
+        max_generator_steps: int | None = None,
+        gradient_clip_val: float | None = None,
+        gradient_clip_algorithm: str = "norm",
+        num_fixed_samples: int = 64,
+        sample_seed: int = 0,
+        compile: bool = False,
+        compile_backend: str = "inductor",
+    ) -> None:
+        super().__init__(
+            generator, discriminator, g_optimizer=g_optimizer, d_optimizer=d_optimizer,
+            g_scheduler=g_scheduler, d_scheduler=d_scheduler, scheduler_interval=scheduler_interval,
+            n_critic=n_critic, reg_interval=reg_interval, ema_decay=ema_decay,
+            ema_half_life_kimg=ema_half_life_kimg, ema_rampup=ema_rampup,
+            max_generator_steps=max_generator_steps, gradient_clip_val=gradient_clip_val,
+            gradient_clip_algorithm=gradient_clip_algorithm, num_fixed_samples=num_fixed_samples,
+            sample_seed=sample_seed, compile=compile, compile_backend=compile_backend,
+        )
+        for attribute in ("mapping", "synthesis", "num_ws"):
+            if not hasattr(generator, attribute):
+                raise TypeError(f"StyleGAN needs a style-based generator with '{attribute}' (e.g. "
+                                f"gan_modules.nets.StyleGANGenerator), got {type(generator).__name__}")
+        if self.num_classes:
+            raise ValueError("StyleGAN is unconditional; the generator has num_classes > 0")
+        if r1_gamma < 0 or pl_weight < 0:
+            raise ValueError(f"r1_gamma and pl_weight must be >= 0, got {r1_gamma} and {pl_weight}")
+        if not 0.0 <= style_mixing_prob <= 1.0 or not 0.0 <= pl_decay <= 1.0:
+            raise ValueError(f"style_mixing_prob and pl_decay must be in [0, 1], got {style_mixing_prob} "
+                             f"and {pl_decay}")
+        if pl_interval < 1 or pl_batch_shrink < 1:
+            raise ValueError(f"pl_interval and pl_batch_shrink must be >= 1, got {pl_interval} and "
+                             f"{pl_batch_shrink}")
+        self.adversarial = get_loss(loss)
+        self.r1_gamma, self.style_mixing_prob = r1_gamma, style_mixing_prob
+        self.pl_weight, self.pl_decay = pl_weight, pl_decay
+        self.pl_interval, self.pl_batch_shrink = pl_interval, pl_batch_shrink
+        self.grid_truncation_psi = grid_truncation_psi
+        # A buffer, so that the running mean is in the checkpoint and a resumed run continues it
+        self.register_buffer("pl_mean", torch.zeros([]))
+
+    def mixed_styles(self, n: int) -> Tensor:
+        """``ws [n, num_ws, w_dim]`` for training: with probability ``style_mixing_prob`` the inputs from a
+        random crossover layer on come from a second latent (whose w does not update w̄)."""
+        net = self.generator
+        z = self.latents(n)
+        ws = net.mapping(z)
+        if self.style_mixing_prob > 0 and float(torch.rand([])) < self.style_mixing_prob:
+            cutoff = int(torch.randint(1, net.num_ws, [])) if net.num_ws > 1 else net.num_ws
+            ws2 = net.mapping(torch.randn_like(z), update_w_avg=False)
+            ws = torch.cat([ws[:, :cutoff], ws2[:, cutoff:]], dim=1)
+        return ws
+
+    def discriminator_loss(self, batch: dict[str, Tensor], reg_weight: float) -> dict[str, Tensor]:
+        real = self.real_samples(batch)
+        with torch.no_grad():
+            fake = self.generator.synthesis(self.mixed_styles(len(real)))
+        use_r1 = self.r1_gamma > 0 and reg_weight > 0
+        if use_r1:
+            real = real.detach().requires_grad_(True)
+        # Reals and fakes go through D separately so the minibatch-stddev groups never mix them
+        real_logits = self.discriminator(real)
+        fake_logits = self.discriminator(fake)
+        loss = self.adversarial.d(real_logits, fake_logits)
+        out = {"D/real": real_logits.detach().mean(), "D/fake": fake_logits.detach().mean()}
+        if use_r1:
+            penalty = r1_penalty(real, real_logits, self.penalty_scale())
+            loss = loss + 0.5 * self.r1_gamma * reg_weight * penalty
+            out["loss/D/r1"] = penalty.detach()
+        out["loss"] = loss
+        return out
+
+    def generator_loss(self, batch: dict[str, Tensor]) -> dict[str, Tensor]:
+        real = self.real_samples(batch)
+        fake_logits = self.discriminator(self.generator.synthesis(self.mixed_styles(len(real))))
+        real_logits = None
+        if self.adversarial.needs_real_for_g:
+            with torch.no_grad():
+                real_logits = self.discriminator(real)
+        loss = self.adversarial.g(fake_logits, real_logits)
+        out: dict[str, Tensor] = {}
+        # The base loop increments generator_steps after this step: steps 0, k, 2k, ... regularize
+        if self.pl_weight > 0 and self.generator_steps % self.pl_interval == 0:
+            ws = self.mixed_styles(max(1, len(real) // self.pl_batch_shrink))
+            if not ws.requires_grad:  # a frozen mapping network: differentiate with respect to ws anyway
+                ws.requires_grad_(True)
+            # synthesis is called as a submodule, so it runs eagerly even with compile=True (which compiles
+            # the generator's forward only): the double backward here needs that
+            lengths = path_lengths(self.generator.synthesis(ws), ws, scale=self.penalty_scale())
+            penalty, new_mean = path_length_penalty(lengths, self.pl_mean, self.pl_decay)
+            self.pl_mean.copy_(new_mean.detach())
+            loss = loss + self.pl_weight * self.pl_interval * penalty
+            out.update({"loss/G/pl": penalty.detach(), "G/pl_mean": new_mean.detach()})
+        out["loss"] = loss
+        return out
+
+    @torch.no_grad()
+    def grid_images(self) -> tuple[Tensor, int | None]:
+        """Samples of the fixed latent batch, truncated with ``grid_truncation_psi``."""
+        if self.grid_truncation_psi == 1.0:
+            return super().grid_images()
+        net = self.sampling_network()
+        was_training = net.training
+        net.eval()
+        try:
+            return net(self.fixed_latents, truncation_psi=self.grid_truncation_psi), None
+        finally:
+            net.train(was_training)
