@@ -5,7 +5,8 @@ What is measured:
     added; ``--only`` picks some) is trained with ``train.py fit`` in a subprocess into a temporary run
     folder, for the same ``--generator-steps`` (default 1200, the quickstart's budget) whatever the
     preset's own ``max_generator_steps``; everything else is the preset's (its callbacks included).
-    The last checkpoint's generator (the EMA one when the preset keeps it) is then loaded with
+    The preset's metric callbacks and validation are left out of training (one sample grid at the end
+    is kept); the last checkpoint's generator (the EMA one when the preset keeps it) is then loaded with
     ``gan_modules.load_generator`` and scored:
 
     * FID, KID and IS (``evaluate.score``) of ``--num-samples`` samples against the 1,438 training
@@ -30,6 +31,7 @@ Usage::
     python benchmarks/digits_quality.py                       # every digits preset, 1200 steps
     python benchmarks/digits_quality.py --only cgan_concat_digits acgan_digits
     python benchmarks/digits_quality.py --quick               # tiny budget: checks that the script works
+    python benchmarks/digits_quality.py --jobs 2 --threads 1 --grids docs/images   # what made docs/results.md
 
 The table goes to stdout and, except with ``--quick``, into the ``digits_quality`` section of
 ``docs/results.md`` (``--out`` names another file, and makes ``--quick`` write too).
@@ -41,10 +43,12 @@ import argparse
 import json
 import math
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import torch
@@ -80,12 +84,17 @@ def family(config: Path) -> str:
     return f"{name} ({loss})" if loss else name
 
 
-def train(config: Path, run_dir: Path, steps: int) -> float:
+def train(config: Path, run_dir: Path, steps: int, threads: int | None = None) -> float:
     """Runs ``train.py fit`` on one preset in a subprocess; returns its wall-clock seconds."""
     command = [sys.executable, str(ROOT / "train.py"), "fit", "--config", str(config),
                f"--trainer.default_root_dir={run_dir}", f"--model.init_args.max_generator_steps={steps}",
+               # the preset's own metric callbacks and validation are replaced by the scoring below
+               "--trainer.callbacks=[]", "--trainer.callbacks+=callbacks.SampleGrid",
+               f"--trainer.callbacks.every_n_generator_steps={steps}", "--trainer.limit_val_batches=0",
                "--trainer.logger=false", "--trainer.enable_progress_bar=false", "--trainer.enable_model_summary=false"]
     env = {**os.environ, "PYTHONWARNINGS": "ignore"}
+    if threads is not None:
+        env.update(OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads))
     start = time.perf_counter()
     proc = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True)
     seconds = time.perf_counter() - start
@@ -202,6 +211,10 @@ def main(argv: list[str] | None = None) -> list[dict]:
     parser.add_argument("--quick", action="store_true", help="10 steps, 200 samples, 1 CAS epoch; prints only")
     parser.add_argument("--out", type=Path, default=None, help="Markdown file for the table (default docs/results.md)")
     parser.add_argument("--json", type=Path, default=None, help="also write the rows as JSON")
+    parser.add_argument("--jobs", type=int, default=1, help="presets trained in parallel (one process each)")
+    parser.add_argument("--threads", type=int, default=None, help="torch threads per training process")
+    parser.add_argument("--grids", type=Path, default=None, help="copy each run's last sample grid to "
+                        "<folder>/<preset>.png (docs/images for the docs)")
     args = parser.parse_args(argv)
     command = " ".join(["python benchmarks/digits_quality.py", *(sys.argv[1:] if argv is None else argv)])
     if args.quick:
@@ -218,20 +231,24 @@ def main(argv: list[str] | None = None) -> list[dict]:
             "cas": accuracy(train_classifier(train_x, train_y, args.cas_epochs, args.seed), *test)}
     print(f"real digits: CAS ceiling {real['cas']:.3f}", file=sys.stderr)
 
-    rows = []
-    with tempfile.TemporaryDirectory(prefix="digits_quality_") as tmp:
-        for config in presets(args.only):
-            row = {"preset": config.stem, "family": family(config)}
-            try:
-                row["train_s"] = train(config, Path(tmp) / config.stem, args.generator_steps)
-                start = time.perf_counter()
-                row.update(evaluate_preset(Path(tmp) / config.stem / "checkpoints" / "last.ckpt", extractor,
-                                           real_feats, test, args))
-                row["score_s"] = time.perf_counter() - start
-            except Exception as error:  # one broken preset must not lose the others' numbers
-                row["error"] = f"{type(error).__name__}: {error}"
-            print(json.dumps(row), file=sys.stderr)
-            rows.append(row)
+    def run(config: Path, tmp: str) -> dict:
+        row = {"preset": config.stem, "family": family(config)}
+        try:
+            row["train_s"] = train(config, Path(tmp) / config.stem, args.generator_steps, args.threads)
+            if args.grids is not None:
+                args.grids.mkdir(parents=True, exist_ok=True)
+                shutil.copyfile(Path(tmp) / config.stem / "samples" / "last.png", args.grids / f"{config.stem}.png")
+            start = time.perf_counter()
+            row.update(evaluate_preset(Path(tmp) / config.stem / "checkpoints" / "last.ckpt", extractor,
+                                       real_feats, test, args))
+            row["score_s"] = time.perf_counter() - start
+        except Exception as error:  # one broken preset must not lose the others' numbers
+            row["error"] = f"{type(error).__name__}: {error}"
+        print(json.dumps(row), file=sys.stderr, flush=True)
+        return row
+
+    with tempfile.TemporaryDirectory(prefix="digits_quality_") as tmp, ThreadPoolExecutor(args.jobs) as pool:
+        rows = list(pool.map(lambda config: run(config, tmp), presets(args.only)))
 
     markdown = table(rows, real, args, command)
     print(markdown)

@@ -65,7 +65,7 @@ def path_length_penalty(lengths: Tensor, pl_mean: Tensor, decay: float) -> tuple
     As in stylegan2-ada, ``a`` is not detached inside the penalty (its gradient is ``decay`` times
     smaller); the caller stores ``a.detach()`` as the new running mean.
     """
-    new_mean = pl_mean.lerp(lengths.mean(), decay)
+    new_mean = pl_mean.lerp(lengths.float().mean(), decay)  # float32 like the buffer, also under autocast
     return (lengths - new_mean).square().mean(), new_mean
 
 

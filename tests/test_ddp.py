@@ -20,12 +20,15 @@ ENV = {**os.environ, "PYTHONWARNINGS": "ignore", "OMP_NUM_THREADS": "1"}
 
 # preset, batches per run, per-rank batch, overrides. The WGAN-GP generator drops its batch norm here:
 # per-rank BatchNorm statistics over b samples differ from statistics over 2b, in any DDP (SyncBatchNorm,
-# which would fix that, needs GPUs).
+# which would fix that, needs GPUs). The CycleGAN preset has no norm layers (norm: none).
 CASES = {
     "gan_mlp_toy_ring": (4, 32, []),
     "wgan_gp_digits": (5, 8, ["--model.init_args.generator.init_args.norm=none",
                               "--model.init_args.generator.init_args.base_channels=8",
                               "--model.init_args.discriminator.init_args.base_channels=8"]),
+    # four networks, two optimizers over two networks each; the history pools draw random numbers per
+    # rank, so they are off here (pool_size 0: D sees the newest fakes, as in the single process)
+    "cyclegan_photo2transformed": (4, 2, ["--model.init_args.pool_size=0"]),
 }
 
 

@@ -14,11 +14,7 @@ from pathlib import Path
 import lightning as L
 import pytest
 import torch
-from presets import CONFIGS, data_overrides
-
-from datamodules.base import GANDataModule
-from gan_modules.base import GANModule
-from train import GANCLI
+from presets import CONFIGS, data_overrides, fit_in_process
 
 G_STEPS = 4  # uninterrupted run; the checkpoint is taken at G_STEPS // 2
 
@@ -33,40 +29,14 @@ class SaveAtGeneratorStep(L.Callback):
             self.saved = True
 
 
-class Losses(L.Callback):
-    def __init__(self) -> None:
-        self.values: list[tuple[int, dict[str, float]]] = []
-
-    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
-        losses = {k: float(v) for k, v in (outputs or {}).items() if k.startswith("loss")}
-        self.values.append((pl_module.discriminator_steps, losses))
-
-
-def _fit(config: Path, root: Path, steps: int, extra: list[L.Callback], ckpt: Path | None, overrides: list[str]):
-    args = ["--config", str(config), f"--trainer.default_root_dir={root}", "--trainer.accelerator=cpu",
-            "--trainer.devices=1", "--trainer.logger=false", "--trainer.enable_checkpointing=false",
-            "--trainer.enable_progress_bar=false", "--trainer.enable_model_summary=false",
-            "--trainer.limit_train_batches=3", "--trainer.limit_val_batches=0", "--trainer.num_sanity_val_steps=0",
-            "--trainer.callbacks=[]", "--trainer.max_steps=-1", "--trainer.max_epochs=-1",
-            f"--model.init_args.max_generator_steps={steps}", *overrides]
-    cli = GANCLI(GANModule, GANDataModule, subclass_mode_model=True, subclass_mode_data=True,
-                 auto_configure_optimizers=False, run=False, args=args, save_config_callback=None)
-    losses = Losses()
-    cli.trainer.callbacks.extend([losses, *extra])
-    if ckpt is not None:
-        torch.manual_seed(12345)  # a different global RNG: the checkpoint must restore it
-    cli.trainer.fit(cli.model, datamodule=cli.datamodule, ckpt_path=str(ckpt) if ckpt else None)
-    return cli.model, losses.values
-
-
 @pytest.mark.parametrize("config", CONFIGS, ids=[c.stem for c in CONFIGS])
 def test_preset_resumes_exactly(config, tmp_path):
     overrides = data_overrides(config, tmp_path, batch_size=4)
     ckpt = tmp_path / "half.ckpt"  # taken during the uninterrupted run: saving changes no state
-    full, full_losses = _fit(config, tmp_path / "full", G_STEPS, [SaveAtGeneratorStep(G_STEPS // 2, ckpt)], None,
+    full, full_losses = fit_in_process(config, tmp_path / "full", G_STEPS, [SaveAtGeneratorStep(G_STEPS // 2, ckpt)], None,
                              overrides)
     assert ckpt.is_file()
-    resumed, resumed_losses = _fit(config, tmp_path / "resumed", G_STEPS, [], ckpt, overrides)
+    resumed, resumed_losses = fit_in_process(config, tmp_path / "resumed", G_STEPS, [], ckpt, overrides)
 
     assert (resumed.generator_steps, resumed.discriminator_steps, resumed.images_seen) == \
         (full.generator_steps, full.discriminator_steps, full.images_seen)

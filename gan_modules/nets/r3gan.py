@@ -111,7 +111,9 @@ class Downsample(nn.Module):
         self.conv = _conv(in_channels, out_channels, 1) if in_channels != out_channels else nn.Identity()
 
     def forward(self, x: Tensor) -> Tensor:
-        return self.conv(F.interpolate(x, scale_factor=0.5, mode="bilinear", align_corners=False, antialias=True))
+        # float32: PyTorch's antialiased bilinear kernel has no bfloat16 CPU implementation (bf16-mixed)
+        down = F.interpolate(x.float(), scale_factor=0.5, mode="bilinear", align_corners=False, antialias=True)
+        return self.conv(down.to(x.dtype))
 
 
 class GenerativeBasis(nn.Module):

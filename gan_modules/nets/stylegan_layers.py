@@ -336,10 +336,11 @@ class MappingNetwork(nn.Module):
             x = layer(x)
         if update_w_avg and self.training and self.w_avg_beta is not None:
             with torch.no_grad():
-                self.w_avg.copy_(x.detach().mean(dim=0).lerp(self.w_avg, self.w_avg_beta))
+                # in float32 (the buffer's dtype): under bf16 autocast x is bfloat16
+                self.w_avg.copy_(x.detach().float().mean(dim=0).lerp(self.w_avg, self.w_avg_beta))
         ws = x.unsqueeze(1).repeat(1, self.num_ws, 1)
         if truncation_psi != 1.0:
             cutoff = self.num_ws if truncation_cutoff is None else truncation_cutoff
-            truncated = self.w_avg.lerp(ws[:, :cutoff], truncation_psi)
+            truncated = self.w_avg.to(ws.dtype).lerp(ws[:, :cutoff], truncation_psi)
             ws = torch.cat([truncated, ws[:, cutoff:]], dim=1)
         return ws
