@@ -5,11 +5,12 @@ plain CLI it:
 
 * links the datamodule's ``sample_shape``, ``num_classes`` and ``input_shape`` into the networks (the model reads them
   from its generator), so a config never states a shape twice;
-* keeps a run in one folder, ``trainer.default_root_dir`` (default ``runs/<config name>``): TensorBoard
+* keeps a run in one folder, ``trainer.default_root_dir`` (default ``runs/<config name>``, the last
+  ``--config`` not in a ``trainer/`` folder of fragments): TensorBoard
   logs, the resolved ``config.yaml``, ``checkpoints/`` (``last.ckpt`` always), ``samples/`` and
   ``predictions/``; so ``--ckpt_path last`` resumes the run;
 * adds ``ModelCheckpoint``, ``DivergenceGuard``, ``Preemption`` (SIGTERM saves ``last.ckpt`` and exits)
-  and (for predict) ``ImageWriter`` unless the config lists its own;
+  and ``ImageWriter`` (it acts only under ``predict``) unless the config lists its own;
 * turns ``strategy: ddp`` into :class:`gan_modules.GANDDPStrategy` (each player's gradients reduced in
   one bucket, no ``find_unused_parameters``); ``ddp_find_unused_parameters_true`` is left as it is.
 """
@@ -58,8 +59,10 @@ class GANCLI(LightningCLI):
         config = self.config[self.subcommand] if self.subcommand else self.config
         trainer = config.trainer
         if not trainer.default_root_dir:
-            sources = config.get("config") or []
-            stem = Path(str(sources[-1])).stem if sources else "default"
+            # the last config that is not a trainer fragment (configs/trainer/*.yaml composed after a preset)
+            sources = [Path(str(c)) for c in config.get("config") or []]
+            presets = [c for c in sources if c.parent.name != "trainer"] or sources
+            stem = presets[-1].stem if presets else "default"
             trainer.default_root_dir = str(Path("runs") / stem)
         root = trainer.default_root_dir
         if isinstance(trainer.strategy, str) and trainer.strategy in _GAN_DDP:

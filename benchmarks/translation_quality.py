@@ -23,6 +23,7 @@ Usage::
     python benchmarks/translation_quality.py                    # every preset, 10 minutes each
     python benchmarks/translation_quality.py --minutes 5 --only srgan_sr4x
     python benchmarks/translation_quality.py --quick            # a few steps: checks that the script works
+    python benchmarks/translation_quality.py --minutes 8 --jobs 2 --threads 1   # two at a time on 2 cores
 
 The table goes to stdout and, except with ``--quick``, into the ``translation_quality`` section of
 ``docs/results.md`` (``--out`` names another file, and makes ``--quick`` write too).
@@ -37,6 +38,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import torch
@@ -130,13 +132,13 @@ def main(argv: list[str] | None = None) -> str:
     parser.add_argument("--threads", type=int, default=2, help="torch threads of the training process")
     parser.add_argument("--only", nargs="*", choices=PRESETS, help="presets to run (default: all)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the evaluation's dropout noise")
+    parser.add_argument("--jobs", type=int, default=1, help="presets trained at the same time (one process each)")
     parser.add_argument("--quick", action="store_true", help="6 steps and 16 test patches per preset")
     parser.add_argument("--out", type=Path, default=None, help=f"results file (default {RESULTS}, not with --quick)")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
 
-    rows = []
-    for stem in args.only or PRESETS:
+    def run(stem: str) -> str:
         config = ROOT / "configs" / f"{stem}.yaml"
         with tempfile.TemporaryDirectory() as tmp:
             seconds = train(config, Path(tmp), args.minutes, args.threads, args.quick)
@@ -144,10 +146,14 @@ def main(argv: list[str] | None = None) -> str:
             model, trivial, steps = evaluate(Path(tmp) / "checkpoints" / "last.ckpt", datamodule, args.seed)
         truth = "true mapping" if getattr(datamodule, "true_mapping", None) else "target"
         base = "bicubic" if datamodule.input_shape[1:] != datamodule.sample_shape[1:] else "identity"
-        rows.append(f"| {stem} | {datamodule.task} | {steps} | {model['l1']:.4f} | {model['psnr']:.2f} | "
-                    f"{model['ssim']:.4f} | {base}: {trivial['l1']:.4f} / {trivial['psnr']:.2f} / {trivial['ssim']:.4f} | "
-                    f"{truth}, {len(datamodule.test_set)} | {seconds:.0f} |")
-        print(rows[-1], flush=True)
+        row = (f"| {stem} | {datamodule.task} | {steps} | {model['l1']:.4f} | {model['psnr']:.2f} | "
+               f"{model['ssim']:.4f} | {base}: {trivial['l1']:.4f} / {trivial['psnr']:.2f} / {trivial['ssim']:.4f} | "
+               f"{truth}, {len(datamodule.test_set)} | {seconds:.0f} |")
+        print(row, flush=True)
+        return row
+
+    with ThreadPoolExecutor(args.jobs) as pool:  # rows keep the presets' order
+        rows = list(pool.map(run, args.only or PRESETS))
 
     budget = "6 training steps (--quick)" if args.quick else f"{args.minutes:g} min of wall-clock"
     command = "python benchmarks/translation_quality.py " + " ".join(argv if argv is not None else sys.argv[1:])
@@ -155,7 +161,7 @@ def main(argv: list[str] | None = None) -> str:
         "## Translation quality (embedded photo tasks)",
         "",
         f"Command: `{command.strip()}`. Training budget: {budget} per preset, "
-        f"{args.threads} torch threads. Machine: {machine()}.",
+        f"{args.threads} torch thread(s) per run, {args.jobs} run(s) at a time. Machine: {machine()}.",
         "",
         "Scores on the held-out test patches (mean per image): L1 on [-1, 1] (lower is better), PSNR in dB "
         "and SSIM (higher is better). The baseline column gives the trivial translation's L1 / PSNR / SSIM: "

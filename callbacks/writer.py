@@ -14,7 +14,8 @@ from callbacks.sample_grid import run_dir
 
 class ImageWriter(BasePredictionWriter):
     """Writes predictions as ``<output_dir>/<index>.png``, or ``<output_dir>/<class>/<index>.png``
-    for conditional models (an ImageFolder layout that ``ImageFolderDataModule`` reads back). Vector
+    for conditional models (an ImageFolder layout that ``ImageFolderDataModule`` reads back; class
+    folders are zero-padded, ``00`` .. ``99`` for 100 classes, so sorted names keep the label order). Vector
     samples (2D toy data) go to ``<output_dir>/points.csv``, one ``index,x,y`` row each.
 
     Args:
@@ -39,8 +40,14 @@ class ImageWriter(BasePredictionWriter):
             raise ValueError(f"ImageWriter writes images [N, C, H, W] or points [N, D]; got {tuple(images.shape)}")
         labels = prediction.get("label")
         for i, (index, image) in enumerate(zip(prediction["index"].tolist(), to_uint8(images), strict=True)):
-            subfolder = folder / str(int(labels[i])) if labels is not None else folder
+            subfolder = folder / self.class_folder(int(labels[i]), pl_module.num_classes) if labels is not None else folder
             save_png(image, subfolder / f"{index:06d}.png")
+
+    @staticmethod
+    def class_folder(label: int, num_classes: int) -> str:
+        """The class folder's name, zero-padded to the digits of ``num_classes - 1`` ("07" of 100 classes),
+        so that the name order an ImageFolder reader sorts by is the label order."""
+        return f"{label:0{len(str(max(num_classes - 1, 0)))}d}"
 
     @staticmethod
     def _write_points(path: Path, indices: list[int], points: list[list[float]]) -> None:

@@ -380,8 +380,12 @@ class GANModule(L.LightningModule):
         images = self.sample_fixed()
         if not self.num_classes:
             return images, None
-        order = torch.argsort(self.fixed_labels.cpu(), stable=True).to(images.device)  # one row per class
-        return images[order], max(1, len(images) // self.num_classes)
+        # one row per class: the same number of samples of each class (the fixed labels cycle 0..K-1,
+        # so the first per_row * K of them hold per_row of each), sorted by class
+        per_row = max(1, len(images) // self.num_classes)
+        keep = min(len(images), per_row * self.num_classes)
+        order = torch.argsort(self.fixed_labels[:keep].cpu(), stable=True).to(images.device)
+        return images[:keep][order], per_row
 
     def _evaluation_step(self, batch: dict[str, Tensor], batch_idx: int, prefix: str) -> None:
         real = self.real_samples(batch)

@@ -88,6 +88,8 @@ class ConditionalGAN(GAN):
         gradient_clip_algorithm: str = "norm",
         num_fixed_samples: int = 64,
         sample_seed: int = 0,
+        compile: bool = False,
+        compile_backend: str = "inductor",
     ) -> None:
         _check_conditional(type(self).__name__, generator, discriminator)
         super().__init__(
@@ -97,7 +99,7 @@ class ConditionalGAN(GAN):
             reg_interval=reg_interval, ema_decay=ema_decay, ema_half_life_kimg=ema_half_life_kimg,
             ema_rampup=ema_rampup, max_generator_steps=max_generator_steps, gradient_clip_val=gradient_clip_val,
             gradient_clip_algorithm=gradient_clip_algorithm, num_fixed_samples=num_fixed_samples,
-            sample_seed=sample_seed,
+            sample_seed=sample_seed, compile=compile, compile_backend=compile_backend,
         )
 
     def discriminator_loss(self, batch: dict[str, Tensor], reg_weight: float) -> dict[str, Tensor]:
@@ -152,6 +154,8 @@ class ACGAN(GANModule):
         gradient_clip_algorithm: str = "norm",
         num_fixed_samples: int = 64,
         sample_seed: int = 0,
+        compile: bool = False,
+        compile_backend: str = "inductor",
     ) -> None:
         _check_conditional(type(self).__name__, generator, discriminator)
         super().__init__(
@@ -161,7 +165,7 @@ class ACGAN(GANModule):
             ema_half_life_kimg=ema_half_life_kimg, ema_rampup=ema_rampup,
             max_generator_steps=max_generator_steps, gradient_clip_val=gradient_clip_val,
             gradient_clip_algorithm=gradient_clip_algorithm, num_fixed_samples=num_fixed_samples,
-            sample_seed=sample_seed,
+            sample_seed=sample_seed, compile=compile, compile_backend=compile_backend,
         )
         if aux_weight < 0:
             raise ValueError(f"aux_weight must be >= 0, got {aux_weight}")
@@ -217,7 +221,7 @@ class ACGAN(GANModule):
         fake_logits, _ = self.discriminate(fake, labels)
         self.log_dict({f"{prefix}/D/real": real_logits.mean(), f"{prefix}/D/fake": fake_logits.mean(),
                        f"{prefix}/D/accuracy/real": (real_classes.argmax(1) == labels).float().mean()},
-                      batch_size=len(real))
+                      batch_size=len(real), sync_dist=True)
 
     def validation_step(self, batch: dict[str, Tensor], batch_idx: int) -> None:
         self._evaluate(batch, batch_idx, "val")

@@ -17,8 +17,9 @@ real images faded between resolutions like the generator's output.
 Not reproduced: the paper lowers the batch size at high resolutions to fit memory; here the batch
 size is fixed by the datamodule for the whole run. The networks hold every resolution's layers from
 the start (the optimizers are built once and never change shape); layers not yet in use get no
-gradient, which torch's Adam skips. Under DDP use ``strategy: ddp_find_unused_parameters_true``, since
-those layers produce no gradient to reduce.
+gradient, which torch's Adam skips. Under ``strategy: ddp`` (``GANDDPStrategy``) those layers are
+left out of the gradient all-reduce on every rank alike; plain DDP would need
+``ddp_find_unused_parameters_true`` for them.
 
 The gradient penalty is taken with respect to the full-size (nearest-upsampled) images, as in the
 official code, so its scale changes with the stage (see docs/families.md).

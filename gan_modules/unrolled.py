@@ -134,6 +134,8 @@ class UnrolledGAN(GAN):
         gradient_clip_algorithm: str = "norm",
         num_fixed_samples: int = 64,
         sample_seed: int = 0,
+        compile: bool = False,
+        compile_backend: str = "inductor",
     ) -> None:
         super().__init__(
             generator, discriminator, loss=loss, gp_weight=gp_weight, r1_gamma=r1_gamma, r2_gamma=r2_gamma,
@@ -142,7 +144,7 @@ class UnrolledGAN(GAN):
             reg_interval=reg_interval, ema_decay=ema_decay, ema_half_life_kimg=ema_half_life_kimg,
             ema_rampup=ema_rampup, max_generator_steps=max_generator_steps, gradient_clip_val=gradient_clip_val,
             gradient_clip_algorithm=gradient_clip_algorithm, num_fixed_samples=num_fixed_samples,
-            sample_seed=sample_seed,
+            sample_seed=sample_seed, compile=compile, compile_backend=compile_backend,
         )
         if unrolled_steps < 0:
             raise ValueError(f"unrolled_steps must be >= 0, got {unrolled_steps}")

@@ -1,9 +1,10 @@
 """The presets in configs/ and the overrides that let any of them run in a test.
 
 Presets for public datasets (an image folder the user brings, CIFAR-10 through torchvision) cannot
-find their data here. For those, the tests write a tiny stand-in dataset of the same layout and
-point the preset at it, and shrink the batch; everything else in the preset (model, optimizers,
-schedules, trainer settings) runs as written.
+find their data here. For those, the tests write a tiny stand-in dataset of the same layout at 32 px,
+point the preset at it, shrink the batch and narrow the networks (``SMALL_NETWORKS``: fewer channels,
+same classes and depth); the losses, optimizers, schedules and trainer settings run as written.
+``tests/test_presets_full_size.py`` builds those networks at their full size.
 """
 
 from __future__ import annotations

@@ -120,3 +120,14 @@ def test_bad_input_gives_a_clear_error(tmp_path, args, message):
                "--trainer.max_steps=2", *QUICK, *args, check=False)
     assert proc.returncode != 0
     assert message in proc.stderr
+
+
+def test_run_folder_is_named_after_the_preset_not_the_trainer_fragment(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # runs/ is relative to the working directory
+    args = ["--config", str(ROOT / "configs" / "gan_mlp_toy_ring.yaml"),
+            "--config", str(ROOT / "configs" / "trainer" / "ddp_multinode.yaml"),
+            "--trainer.accelerator=cpu", "--trainer.devices=1", "--trainer.num_nodes=1", "--trainer.precision=32-true"]
+    cli = train.GANCLI(train.GANModule, train.GANDataModule, subclass_mode_model=True, subclass_mode_data=True,
+                       auto_configure_optimizers=False, run=False, args=args, save_config_callback=None)
+    assert Path(cli.trainer.default_root_dir) == Path("runs") / "gan_mlp_toy_ring"
+    assert type(cli.trainer.strategy).__name__ == "GANDDPStrategy"  # the fragment's strategy: ddp

@@ -296,12 +296,21 @@ class PaintByLabel(nn.Module):
         return (labels.float() / (K - 1) * 2 - 1)[:, None, None, None].expand(len(z), 1, 8, 8)
 
 
-def test_sample_grid_has_one_row_per_class():
-    module = ConditionalGAN(PaintByLabel(), nn.Linear(1, 1), num_fixed_samples=30)
-    picture = SampleGrid().render(None, module)  # 10 rows of 3 tiles, 8 px tiles with 2 px padding
-    assert picture.shape == (3, 10 * 10 + 2, 3 * 10 + 2)
+@pytest.mark.parametrize("num_fixed", [30, 34, 64])  # 64 (the default) is not a multiple of 10
+def test_sample_grid_has_one_row_per_class(num_fixed):
+    module = ConditionalGAN(PaintByLabel(), nn.Linear(1, 1), num_fixed_samples=num_fixed)
+    per_row = num_fixed // K
+    picture = SampleGrid().render(None, module)  # 10 rows of per_row tiles, 8 px tiles with 2 px padding
+    assert picture.shape == (3, 10 * 10 + 2, per_row * 10 + 2)
     for row in range(K):
         level = to_uint8(torch.tensor([[[[row / (K - 1) * 2 - 1]]]])).item()
-        for col in range(3):
+        for col in range(per_row):
             tile = picture[:, 2 + 10 * row : 10 + 10 * row, 2 + 10 * col : 10 + 10 * col]
             assert (tile == level).all(), (row, col)
+
+
+def test_class_folder_names_sort_in_label_order():
+    for num_classes in (2, 10, 12, 100, 1000):
+        names = [ImageWriter.class_folder(k, num_classes) for k in range(num_classes)]
+        assert sorted(names) == names and len(set(names)) == num_classes
+    assert ImageWriter.class_folder(7, 10) == "7" and ImageWriter.class_folder(7, 12) == "07"
