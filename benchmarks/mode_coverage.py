@@ -118,12 +118,25 @@ def command(family: Family, data: str, seed: int, steps: int, batch_size: int, l
     return args
 
 
+def _finished(root: Path, steps: int) -> dict[str, float] | None:
+    """The result of an earlier run in ``root`` that reached ``steps`` (``--reuse``), or None."""
+    result = root / "result.json"
+    if not result.is_file():
+        return None
+    record = json.loads(result.read_text())
+    return record if record.get("steps") == steps else None
+
+
 def run_one(key: str, data: str, seed: int, steps: int, batch_size: int, lr: float, out: Path,
-            threads: int) -> dict[str, float]:
+            threads: int, reuse: bool = False) -> dict[str, float]:
     """Trains one run (in ``out/<family>_<data>_s<seed>``) and returns its final metrics and wall time."""
     family = FAMILIES[key]
     root = out / f"{key}_{data}_s{seed}"
     metrics_file = root / "metrics.jsonl"
+    if reuse:
+        done = _finished(root, steps)
+        if done is not None:
+            return done
     metrics_file.unlink(missing_ok=True)  # GenerativeMetrics appends
     env = {**os.environ, "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads), "PYTHONWARNINGS": "ignore"}
     args = command(family, data, seed, steps, batch_size, lr, root)
@@ -137,8 +150,10 @@ def run_one(key: str, data: str, seed: int, steps: int, batch_size: int, lr: flo
     if not final:
         raise RuntimeError(f"{metrics_file} has no record at generator step {steps}")
     record = final[-1]
-    return {"modes": record["metrics/modes"], "high_quality": 100.0 * record["metrics/high_quality"],
-            "reverse_kl": record["metrics/reverse_kl"], "seconds": seconds}
+    result = {"modes": record["metrics/modes"], "high_quality": 100.0 * record["metrics/high_quality"],
+              "reverse_kl": record["metrics/reverse_kl"], "seconds": seconds}
+    (root / "result.json").write_text(json.dumps({**result, "steps": steps}))
+    return result
 
 
 def mean_std(values: list[float], digits: int) -> str:
@@ -184,6 +199,8 @@ def main() -> None:
     parser.add_argument("--out", default=str(ROOT / "runs" / "benchmarks" / "mode_coverage"))
     parser.add_argument("--no-write", action="store_true", help="print the table only")
     parser.add_argument("--section", default="mode_coverage", help="the section of docs/results.md to (re)write")
+    parser.add_argument("--reuse", action="store_true", help="keep the result of a run already finished in --out "
+                        "with the same step budget (an interrupted benchmark continues where it stopped)")
     args = parser.parse_args()
     if args.quick:
         args.steps, args.seeds, args.no_write = args.steps or 100, 1, True
@@ -201,7 +218,7 @@ def main() -> None:
 
     def work(job: tuple[str, str, int, int]) -> None:
         key, data, seed, steps = job
-        result = run_one(key, data, seed, steps, args.batch_size, args.lr, out, args.threads)
+        result = run_one(key, data, seed, steps, args.batch_size, args.lr, out, args.threads, args.reuse)
         results[(key, data)].append(result)
         print(f"{key:9s} {data:4s} seed {seed}: modes {result['modes']:.0f}, high quality {result['high_quality']:.1f}%, "
               f"reverse KL {result['reverse_kl']:.3f}, {result['seconds']:.0f} s", flush=True)
