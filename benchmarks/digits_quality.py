@@ -211,6 +211,8 @@ def main(argv: list[str] | None = None) -> list[dict]:
     parser.add_argument("--quick", action="store_true", help="10 steps, 200 samples, 1 CAS epoch; prints only")
     parser.add_argument("--out", type=Path, default=None, help="Markdown file for the table (default docs/results.md)")
     parser.add_argument("--json", type=Path, default=None, help="also write the rows as JSON")
+    parser.add_argument("--from-log", type=Path, default=None, help="train nothing: take the rows a run printed "
+                        "(its stderr, one JSON line per preset) and write the table of those presets")
     parser.add_argument("--jobs", type=int, default=1, help="presets trained in parallel (one process each)")
     parser.add_argument("--threads", type=int, default=None, help="torch threads per training process")
     parser.add_argument("--grids", type=Path, default=None, help="copy each run's last sample grid to "
@@ -247,8 +249,12 @@ def main(argv: list[str] | None = None) -> list[dict]:
         print(json.dumps(row), file=sys.stderr, flush=True)
         return row
 
-    with tempfile.TemporaryDirectory(prefix="digits_quality_") as tmp, ThreadPoolExecutor(args.jobs) as pool:
-        rows = list(pool.map(lambda config: run(config, tmp), presets(args.only)))
+    if args.from_log is not None:
+        lines = [line for line in args.from_log.read_text().splitlines() if line.startswith('{"preset"')]
+        rows = [json.loads(line) for line in lines]
+    else:
+        with tempfile.TemporaryDirectory(prefix="digits_quality_") as tmp, ThreadPoolExecutor(args.jobs) as pool:
+            rows = list(pool.map(lambda config: run(config, tmp), presets(args.only)))
 
     markdown = table(rows, real, args, command)
     print(markdown)

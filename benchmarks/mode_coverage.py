@@ -169,19 +169,22 @@ def mean_std(values: list[float], digits: int) -> str:
 
 
 def table(results: dict[tuple[str, str], list[dict[str, float]]], datasets: list[str], families: list[str]) -> str:
-    lines = ["| Method | Data | Modes | High quality (%) | Reverse KL | Wall s / run |",
-             "| --- | --- | --- | --- | --- | --- |"]
+    lines = ["| Method | Data | Seeds | Modes | High quality (%) | Reverse KL | Wall s / run |",
+             "| --- | --- | --- | --- | --- | --- | --- |"]
     for data in datasets:
         total = 8 if data == "ring" else 25
         for key in families:
             runs = results[(key, data)]
-            lines.append(f"| {FAMILIES[key].name} (ours) | {data} | {mean_std([r['modes'] for r in runs], 1)} / {total} | "
+            if not runs:
+                lines.append(f"| {FAMILIES[key].name} (ours) | {data} | 0 | not run | | | |")
+                continue
+            lines.append(f"| {FAMILIES[key].name} (ours) | {data} | {len(runs)} | {mean_std([r['modes'] for r in runs], 1)} / {total} | "
                          f"{mean_std([r['high_quality'] for r in runs], 1)} | {mean_std([r['reverse_kl'] for r in runs], 3)} | "
                          f"{statistics.fmean(r['seconds'] for r in runs):.0f} |")
         for method, published_data, modes, quality, kl in PUBLISHED:
             if published_data == data:
                 kl_text = "-" if kl is None else f"{kl:.2f}"
-                lines.append(f"| {method} (published) | {data} | {modes} / {total} | {quality} | {kl_text} | - |")
+                lines.append(f"| {method} (published) | {data} | - | {modes} / {total} | {quality} | {kl_text} | - |")
     return "\n".join(lines)
 
 
@@ -199,6 +202,8 @@ def main() -> None:
     parser.add_argument("--out", default=str(ROOT / "runs" / "benchmarks" / "mode_coverage"))
     parser.add_argument("--no-write", action="store_true", help="print the table only")
     parser.add_argument("--section", default="mode_coverage", help="the section of docs/results.md to (re)write")
+    parser.add_argument("--from-results", action="store_true", help="train nothing: make the table from the "
+                        "runs already finished in --out (those missing are left out; the Seeds column counts them)")
     parser.add_argument("--reuse", action="store_true", help="keep the result of a run already finished in --out "
                         "with the same step budget (an interrupted benchmark continues where it stopped)")
     args = parser.parse_args()
@@ -218,6 +223,11 @@ def main() -> None:
 
     def work(job: tuple[str, str, int, int]) -> None:
         key, data, seed, steps = job
+        if args.from_results:
+            done = _finished(out / f"{key}_{data}_s{seed}", steps)
+            if done is not None:
+                results[(key, data)].append(done)
+            return
         result = run_one(key, data, seed, steps, args.batch_size, args.lr, out, args.threads, args.reuse)
         results[(key, data)].append(result)
         print(f"{key:9s} {data:4s} seed {seed}: modes {result['modes']:.0f}, high quality {result['high_quality']:.1f}%, "
