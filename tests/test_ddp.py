@@ -30,6 +30,11 @@ CASES = {
     # rank, so they are off here (pool_size 0: D sees the newest fakes, as in the single process)
     "cyclegan_photo2transformed": (4, 2, ["--model.init_args.pool_size=0"]),
 }
+# Weight tolerance per preset. Adam divides each gradient entry by its running RMS, so a rounding-level
+# difference in a near-zero gradient entry (the sum over 2 ranks vs over one batch of 2b) can move that
+# weight by a visible fraction of one step (lr 2e-4); CycleGAN's cycle loss has many such entries.
+# Measured: at most 7.4e-6 on 5 of CycleGAN's 70 tensors after 4 batches (all others within 2e-6).
+ATOL = {"cyclegan_photo2transformed": 2e-5}
 
 
 def _worker(out: Path, preset: str, strategy: str, devices: int, batch: int, batches: int, overrides: list[str]) -> None:
@@ -50,7 +55,7 @@ def test_ddp_step_equals_single_process_step_with_twice_the_batch(tmp_path, pres
     assert single["counters"][0] >= 1  # both players stepped
     for key, value in single["state"].items():
         torch.testing.assert_close(ranks[1]["state"][key], ranks[0]["state"][key], rtol=0, atol=0, msg=key)
-        torch.testing.assert_close(ranks[0]["state"][key], value, rtol=1e-4, atol=2e-6, msg=key)
+        torch.testing.assert_close(ranks[0]["state"][key], value, rtol=1e-4, atol=ATOL.get(preset, 2e-6), msg=key)
 
 
 def test_train_py_ddp_fit_writes_files_once_and_resumes(tmp_path):
