@@ -6,6 +6,11 @@ Contract (see docs/architecture.md):
     * ``num_classes``: number of labels, 0 when unlabelled; linked into conditional networks.
     * batches are dicts: ``{"image": x}`` plus ``"label"`` when labelled; images are ``[N, C, H, W]``
       float in ``[-1, 1]``, vectors ``[N, D]``.
+    * the train loader's per-process batch size is ``batch_size``, unless the module being fitted
+      chooses one: a module with ``train_batch_size(default, epoch, batches)`` is asked each time the
+      train loader is built (``ProgressiveGAN``'s per-resolution batch sizes). Every epoch then has
+      the ``batches`` batches an epoch has at ``batch_size`` (a smaller batch draws fewer items, a
+      larger one more), so Lightning's epoch bookkeeping, and resuming, hold across a change.
     * ``predict_dataloader`` yields ``{"index": i}`` (plus ``"label"`` when labelled) for
       ``predict_samples`` items: ``train.py predict`` turns each index into one generated sample,
       seeded by its index so the files are reproducible.
@@ -34,13 +39,18 @@ class EpochShuffleSampler(DistributedSampler):
     ``r``: the ``R`` per-rank batches of a DDP step are exactly the single-process batch of size
     ``R*b``, in the same order (the tail that fills no global batch is dropped). Being a
     ``DistributedSampler``, Lightning uses it as it is instead of wrapping it.
+
+    ``num_items`` (default ``size``): items of an epoch, all processes together; more than ``size``
+    concatenates further permutations, seeded by ``(seed, epoch, pass)``.
     """
 
-    def __init__(self, size: int, seed: int, num_replicas: int = 1, rank: int = 0, batch_size: int = 1) -> None:
+    def __init__(self, size: int, seed: int, num_replicas: int = 1, rank: int = 0, batch_size: int = 1,
+                 num_items: int | None = None) -> None:
         if not 0 <= rank < num_replicas:
             raise ValueError(f"rank {rank} is not in [0, {num_replicas})")
         # DistributedSampler's constructor would query the process group; the attributes are set here.
         self.size, self.seed, self.epoch = size, seed, 0
+        self.num_items = size if num_items is None else int(num_items)
         self.num_replicas, self.rank, self.batch_size = num_replicas, rank, batch_size
         self.shuffle, self.drop_last = True, True
         self.resume_at: tuple[int, int] | None = None  # (epoch, samples of it consumed before a resume)
@@ -48,14 +58,20 @@ class EpochShuffleSampler(DistributedSampler):
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch
 
-    def _rank_order(self) -> list[int]:
+    def _order(self) -> list[int]:
         generator = torch.Generator().manual_seed(self.seed * 1_000_003 + self.epoch)
         order = torch.randperm(self.size, generator=generator).tolist()
+        for extra in range(1, -(-self.num_items // self.size)):  # num_items > size: more permutations
+            order += torch.randperm(self.size, generator=seeded_generator(self.seed, self.epoch, extra)).tolist()
+        return order[:self.num_items]
+
+    def _rank_order(self) -> list[int]:
+        order = self._order()
         if self.num_replicas == 1:
             return order
         b, step = self.batch_size, self.batch_size * self.num_replicas
         start = self.rank * b
-        return [i for k in range(self.size // step) for i in order[k * step + start:k * step + start + b]]
+        return [i for k in range(self.num_items // step) for i in order[k * step + start:k * step + start + b]]
 
     def __iter__(self):  # noqa: ANN204
         order = self._rank_order()
@@ -66,8 +82,8 @@ class EpochShuffleSampler(DistributedSampler):
 
     def __len__(self) -> int:
         if self.num_replicas == 1:
-            return self.size
-        return self.size // (self.batch_size * self.num_replicas) * self.batch_size
+            return self.num_items
+        return self.num_items // (self.batch_size * self.num_replicas) * self.batch_size
 
 
 class ResumableDataLoader(DataLoader):
@@ -148,19 +164,39 @@ class GANDataModule(L.LightningDataModule):
             return 0, 0
         return trainer.current_epoch, trainer.fit_loop.epoch_loop.batch_progress.current.processed
 
+    def train_batch_size(self, batches: int) -> int | None:
+        """The per-process batch size the module being fitted chooses for the train loader about to be
+        built (its ``train_batch_size(default, epoch, batches)`` for the trainer's current epoch, with
+        ``batches`` the per-process batches of an epoch), or None where it does not choose."""
+        trainer = self.trainer
+        module = getattr(trainer, "lightning_module", None) if trainer is not None else None
+        choose = getattr(module, "train_batch_size", None)
+        if choose is None:
+            return None
+        size = int(choose(self.batch_size, trainer.current_epoch, batches))
+        if size < 1:
+            raise ValueError(f"{type(module).__name__}.train_batch_size returned {size}: it must be >= 1")
+        return size
+
     def _loader(self, dataset: Dataset | None, shuffle: bool, drop_last: bool) -> DataLoader:
         if dataset is None:
             raise RuntimeError(f"{type(self).__name__}: call setup() before asking for a dataloader")
+        batch_size = self.batch_size
         if shuffle:
             world, rank = (self.trainer.world_size, self.trainer.global_rank) if self.trainer is not None else (1, 0)
-            sampler = EpochShuffleSampler(len(dataset), self.seed, num_replicas=world, rank=rank, batch_size=self.batch_size)
+            batches, items = len(dataset) // (self.batch_size * world), None
+            chosen = self.train_batch_size(batches)
+            if chosen is not None:  # as many batches as at batch_size, of the chosen size
+                batch_size, items = chosen, batches * chosen * world
+            sampler = EpochShuffleSampler(len(dataset), self.seed, num_replicas=world, rank=rank,
+                                          batch_size=batch_size, num_items=items)
             extra: dict[str, Any] = {"sampler": sampler, "progress": self._epoch_progress}
             cls: type[DataLoader] = ResumableDataLoader
         else:
             extra, cls = {}, DataLoader
         return cls(
             dataset,
-            batch_size=self.batch_size,
+            batch_size=batch_size,
             **extra,
             drop_last=drop_last,
             num_workers=self.num_workers,

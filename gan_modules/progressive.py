@@ -14,8 +14,16 @@ one critic step per generator step, Adam(lr 0.001, betas (0, 0.99), eps 1e-8), g
 the networks of :mod:`gan_modules.nets.progressive` (pixel norm, minibatch stddev, equalized LR),
 real images faded between resolutions like the generator's output.
 
-Not reproduced: the paper lowers the batch size at high resolutions to fit memory; here the batch
-size is fixed by the datamodule for the whole run. The networks hold every resolution's layers from
+Batch size per resolution (the official ``minibatch_dict``): ``batch_sizes`` maps a resolution to the
+per-process batch size. The train loader is rebuilt at every epoch (``trainer.
+reload_dataloaders_every_n_epochs: 1``, checked when fit starts) and each epoch takes the smallest
+size of the stages it can reach, from ``images_seen`` at its start to the end of the epoch: a
+resolution never runs at a larger batch than its own, at the cost of switching up to one epoch early.
+Every epoch has as many batches as one at the datamodule's ``batch_size`` (``GANDataModule``: a
+smaller batch draws fewer images an epoch), which keeps Lightning's epoch bookkeeping, and resuming
+from a checkpoint taken on an epoch's last batch, consistent. The epoch's size is kept in the
+checkpoint, so a run resumed mid-epoch rebuilds the same loader. The
+networks hold every resolution's layers from
 the start (the optimizers are built once and never change shape); layers not yet in use get no
 gradient, which torch's Adam skips. Under ``strategy: ddp`` (``GANDDPStrategy``) those layers are
 left out of the gradient all-reduce on every rank alike; plain DDP would need
@@ -26,6 +34,8 @@ official code, so its scale changes with the stage (see docs/families.md).
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 import torch
 from lightning.pytorch.cli import LRSchedulerCallable, OptimizerCallable
@@ -75,6 +85,10 @@ class ProgressiveGAN(GANModule):
         gp_weight: λ of the gradient penalty (10).
         gp_target: the gradient norm the penalty pulls towards (1; the paper's CIFAR-10 runs used 750).
         drift_weight: ε of the drift term ``ε · E[D(real)²]`` (0.001).
+        batch_sizes: per-process batch size by resolution, e.g. ``{4: 128, 8: 128, 16: 128, 32: 64,
+            64: 32, 128: 16}`` (the official 1-GPU ``minibatch_dict``); a resolution left out uses the
+            datamodule's ``batch_size``, one above the networks' is ignored. None: the datamodule's size
+            throughout.
         g_optimizer: optimizer factory for G; default Adam(0.001, betas (0, 0.99), eps 1e-8).
         d_optimizer: optimizer factory for D; same default.
         Other arguments: see :class:`gan_modules.base.GANModule`.
@@ -88,6 +102,7 @@ class ProgressiveGAN(GANModule):
         gp_weight: float = 10.0,
         gp_target: float = 1.0,
         drift_weight: float = 0.001,
+        batch_sizes: dict[int, int] | None = None,
         g_optimizer: OptimizerCallable | None = None,
         d_optimizer: OptimizerCallable | None = None,
         g_scheduler: LRSchedulerCallable | None = None,
@@ -125,6 +140,13 @@ class ProgressiveGAN(GANModule):
         )
         self.kimg_per_phase, self.num_stages = float(kimg_per_phase), int(generator.num_stages)
         self.gp_weight, self.gp_target, self.drift_weight = gp_weight, gp_target, drift_weight
+        # a dict written for a larger run (up to 1024 px, say) is fine: entries above this run's size go unused
+        self.batch_sizes = {int(r): int(b) for r, b in (batch_sizes or {}).items()}
+        for resolution, size in self.batch_sizes.items():
+            if resolution < 4 or resolution & (resolution - 1) or size < 1:
+                raise ValueError(f"batch_sizes: {resolution}: {size} must map a resolution 4, 8, 16, ... to a "
+                                 "batch size >= 1")
+        self._epoch_batch_size: tuple[int, int] | None = None  # (epoch, per-process batch size) of the loader
         self.stage, self.alpha = 0, 1.0
         # A new model starts at 4x4. A checkpoint restores the networks' own progress (their extra state),
         # which the next discriminator step recomputes from images_seen anyway.
@@ -142,6 +164,48 @@ class ProgressiveGAN(GANModule):
                 net.set_progress(self.stage, self.alpha)
         return {"progress/resolution": torch.tensor(float(4 << self.stage)),
                 "progress/alpha": torch.tensor(self.alpha)}
+
+    def train_batch_size(self, default: int, epoch: int, batches: int) -> int:
+        """The per-process batch size of epoch ``epoch``'s train loader of ``batches`` batches per
+        process (called by the datamodule when it builds the loader).
+
+        The smallest ``batch_sizes`` entry of the stages from ``images_seen`` to the epoch's end (at
+        most ``batches * world_size`` batches of the current stage's size later); the answer for an
+        epoch is remembered (and checkpointed), so the loader rebuilt by a resumed run has the size the
+        epoch started with.
+        """
+        if not self.batch_sizes:
+            return default
+        if self._epoch_batch_size is not None and self._epoch_batch_size[0] == epoch:
+            return self._epoch_batch_size[1]
+        world = self.trainer.world_size if self._trainer is not None else 1
+        first = progressive_schedule(self.images_seen, self.kimg_per_phase, self.num_stages)[0]
+        reach = self.images_seen + batches * world * self.batch_sizes.get(4 << first, default)
+        last = progressive_schedule(reach, self.kimg_per_phase, self.num_stages)[0]
+        size = min(self.batch_sizes.get(4 << stage, default) for stage in range(first, last + 1))
+        self._epoch_batch_size = (epoch, size)
+        return size
+
+    def on_fit_start(self) -> None:
+        super().on_fit_start()
+        if not self.batch_sizes:
+            return
+        if self.trainer.reload_dataloaders_every_n_epochs != 1:
+            raise ValueError("ProgressiveGAN batch_sizes needs the train loader rebuilt every epoch: set "
+                             "trainer.reload_dataloaders_every_n_epochs: 1 (it is "
+                             f"{self.trainer.reload_dataloaders_every_n_epochs})")
+        if not hasattr(self.trainer.datamodule, "train_batch_size"):
+            raise ValueError("ProgressiveGAN batch_sizes needs a GANDataModule (which asks the model for the "
+                             "batch size of each epoch), not plain dataloaders")
+
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        super().on_save_checkpoint(checkpoint)
+        checkpoint["gan"]["epoch_batch_size"] = list(self._epoch_batch_size) if self._epoch_batch_size else None
+
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        super().on_load_checkpoint(checkpoint)
+        saved = checkpoint["gan"].get("epoch_batch_size")
+        self._epoch_batch_size = (int(saved[0]), int(saved[1])) if saved else None
 
     def discriminator_loss(self, batch: dict[str, Tensor], reg_weight: float) -> dict[str, Tensor]:
         progress = self.apply_schedule()

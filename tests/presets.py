@@ -78,7 +78,8 @@ def needs_standin(config: Path) -> bool:
 # networks are built and run once in tests/test_presets_full_size.py.
 SMALL_NETWORKS: dict[str, list[str]] = {
     "progan_celeba128": ["--model.init_args.generator.init_args.max_channels=32",
-                         "--model.init_args.discriminator.init_args.max_channels=32"],
+                         "--model.init_args.discriminator.init_args.max_channels=32",
+                         "--model.init_args.batch_sizes={4: 4, 8: 2}"],  # the per-resolution switch, small
     "r3gan_cifar10": [f"--model.init_args.{net}.init_args.{key}={value}" for net in ("generator", "discriminator")
                       for key, value in (("widths", "[32]"), ("cardinalities", "[4]"))],
     "r3gan_ffhq256": [f"--model.init_args.{net}.init_args.{key}={value}" for net in ("generator", "discriminator")

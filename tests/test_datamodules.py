@@ -309,3 +309,22 @@ def test_contract_shape_before_setup_matches_batches(tmp_path: Path) -> None:
 def test_dataloader_before_setup_is_a_clear_error() -> None:
     with pytest.raises(RuntimeError, match="setup"):
         Toy2DDataModule().train_dataloader()
+
+
+def test_epoch_sampler_with_more_or_fewer_items_than_the_dataset():
+    from datamodules.base import EpochShuffleSampler
+    full = EpochShuffleSampler(10, seed=3)
+    full.set_epoch(2)
+    fewer = EpochShuffleSampler(10, seed=3, num_items=6)
+    fewer.set_epoch(2)
+    assert list(fewer) == list(full)[:6] and len(fewer) == 6  # a prefix of the epoch's permutation
+    more = EpochShuffleSampler(10, seed=3, num_items=25)
+    more.set_epoch(2)
+    order = list(more)
+    assert len(order) == len(more) == 25 and order[:10] == list(full)
+    assert sorted(order[10:20]) == list(range(10)) and order[10:20] != order[:10]  # a second, other permutation
+    ranks = [EpochShuffleSampler(10, seed=3, num_replicas=2, rank=r, batch_size=4, num_items=25) for r in (0, 1)]
+    for sampler in ranks:
+        sampler.set_epoch(2)
+    # 3 global batches of 8 (the 25th item fills none); rank r takes block r of each
+    assert [list(s) for s in ranks] == [order[0:4] + order[8:12] + order[16:20], order[4:8] + order[12:16] + order[20:24]]

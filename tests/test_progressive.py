@@ -204,3 +204,54 @@ def test_inactive_layers_get_no_adam_updates_and_load_generator_restores_progres
     assert (generator.stage, generator.alpha) == (1, 0.5) and generator.sample_shape == (1, 32, 32)
     z = torch.randn(5, 8)
     torch.testing.assert_close(generator(z), model.sample(5, z=z))
+
+
+class BatchRecorder(L.Callback):
+    def __init__(self) -> None:
+        self.rows: list[tuple] = []
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        self.rows.append((len(batch["image"]), outputs["progress/resolution"].item(), outputs["loss/D"].item(),
+                          outputs["loss/G"].item()))
+
+
+def _fit_batch_schedule(root, steps, ckpt_path=None, extra=(), seed=0, reload=1):
+    # 2000 images a phase; every epoch is the 22 batches of 64 the 1438 digits make. Epoch 0 (1408 images)
+    # ends before the 8 px fade (image 2000); epoch 1 may reach it, so it runs at 8 px's 32 (704 images)
+    L.seed_everything(seed)
+    model = _model(kimg_per_phase=2.0, batch_sizes={4: 64, 8: 32}, max_generator_steps=steps)
+    recorder = BatchRecorder()
+    trainer = make_trainer(root, callbacks=[recorder, *extra], reload_dataloaders_every_n_epochs=reload)
+    trainer.fit(model, digits_data(batch_size=64), ckpt_path=ckpt_path)
+    return model, recorder.rows
+
+
+def test_batch_size_per_resolution_switches_before_the_stage_and_resumes_exactly(tmp_path):
+    full_model, full_rows = _fit_batch_schedule(tmp_path / "full", 45)
+    assert [r[0] for r in full_rows] == [64] * 22 + [32] * 23
+    # the 8 px fade starts at image 2000: batch 19 of epoch 1 is the first to start past it (1408 + 19 * 32)
+    assert [r[1] for r in full_rows] == [4.0] * (22 + 19) + [8.0] * 4
+    assert full_model.images_seen == 22 * 64 + 23 * 32
+    mid_epoch, epoch_end = tmp_path / "mid.ckpt", tmp_path / "end.ckpt"
+    _fit_batch_schedule(tmp_path / "first", 30, extra=[SaveAt(22, epoch_end), SaveAt(27, mid_epoch)])
+    for ckpt, done in ((mid_epoch, 27), (epoch_end, 22)):
+        model, rows = _fit_batch_schedule(tmp_path / f"resumed{done}", 45, ckpt_path=str(ckpt), seed=7)
+        assert rows == full_rows[done:], ckpt.name
+        for key, value in full_model.state_dict().items():
+            torch.testing.assert_close(model.state_dict()[key], value, rtol=0, atol=0, msg=key)
+
+
+def test_batch_size_per_resolution_takes_the_smallest_size_an_epoch_can_reach(tmp_path):
+    model = _model(kimg_per_phase=1.0, batch_sizes={4: 128, 16: 32})  # 8 px: the datamodule's size
+    assert model.train_batch_size(64, epoch=0, batches=7) == 128  # 896 images, all 4 px
+    assert model.train_batch_size(64, epoch=0, batches=10**6) == 128  # remembered for epoch 0
+    assert model.train_batch_size(64, epoch=1, batches=10) == 64  # up to 1280 images: 4 px -> 8 px
+    model.images_seen = 2500
+    assert model.train_batch_size(64, epoch=2, batches=10) == 32  # 2500 + 10 * 64: 8 px -> 16 px
+    assert _model().train_batch_size(48, epoch=0, batches=10**6) == 48  # no schedule: the datamodule's
+    assert _model(batch_sizes={4: 8, 1024: 2}).train_batch_size(48, epoch=0, batches=1) == 8  # 1024: unused here
+    for bad in ({12: 8}, {2: 8}, {8: 0}):
+        with pytest.raises(ValueError, match="must map a resolution 4, 8, 16"):
+            _model(batch_sizes=bad)
+    with pytest.raises(ValueError, match="reload_dataloaders_every_n_epochs: 1"):
+        _fit_batch_schedule(tmp_path, 2, reload=0)
