@@ -4,6 +4,12 @@ Used by tests/test_ddp.py and benchmarks/ddp.py. Lightning's DDP launcher re-run
 per extra process, so it must be a script, not a pytest function. Usage::
 
     python tests/ddp_worker.py <preset.yaml> <out_dir> <strategy> <devices> <batch_size> <batches> [overrides...]
+    python tests/ddp_worker.py --jobs <jobs.json>
+
+The second form runs several such fits one after the other in the same processes (a JSON list of
+the first form's argument lists, all with the same strategy and devices): the interpreter and
+Lightning start once (about 10 s a process on 2 cores), and the process group is made by the first
+fit and reused by the others.
 
 Randomness is made rank-independent so that one DDP step over R processes with per-rank batch b does
 the same arithmetic as one single-process step with batch R*b:
@@ -84,9 +90,17 @@ class StepTimer(L.Callback):
 
 
 def main(argv: list[str]) -> None:
+    if argv[0] == "--jobs":
+        for job in json.loads(Path(argv[1]).read_text()):
+            run_one(job)
+    else:
+        run_one(argv)
+
+
+def run_one(argv: list[str]) -> None:
     preset, out, strategy, devices, batch_size, batches, *overrides = argv
     torch.set_num_threads(1)
-    install_controlled_randomness()
+    install_controlled_randomness()  # fresh counters for every fit
     args = ["--config", preset, f"--trainer.default_root_dir={out}", "--trainer.accelerator=cpu",
             f"--trainer.devices={devices}", f"--trainer.strategy={strategy}", "--trainer.max_steps=-1",
             f"--trainer.limit_train_batches={batches}", "--trainer.max_epochs=1", "--trainer.logger=false",

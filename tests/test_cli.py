@@ -62,8 +62,8 @@ def test_every_preset_fits_a_few_steps(config, tmp_path):
     assert samples.shape == (3, *generator.sample_shape) and torch.isfinite(samples).all()
 
 
-def test_fit_resume_predict_validate_and_load(tmp_path):
-    config = str(ROOT / "configs" / "dcgan_digits.yaml")
+def test_fit_resume_predict_validate_and_load(tmp_path, capsys):
+    config = str(light_metrics_config(ROOT / "configs" / "dcgan_digits.yaml", tmp_path))  # metrics on 100 samples
     small = ["--config", config, f"--trainer.default_root_dir={tmp_path}", "--model.init_args.generator.init_args.base_channels=8",
              "--model.init_args.discriminator.init_args.base_channels=8", "--data.init_args.batch_size=16", *QUICK]
     run("fit", *small, "--model.init_args.max_generator_steps=3")
@@ -75,15 +75,17 @@ def test_fit_resume_predict_validate_and_load(tmp_path):
     resumed = torch.load(ckpt, weights_only=True)["gan"]
     assert resumed["generator_steps"] == 5 and resumed["images_seen"] == 5 * 16
 
+    # predict and validate in-process (train.main: the script's code path without a third interpreter start)
     out = tmp_path / "generated"
-    run("predict", *small, f"--ckpt_path={ckpt}", "--data.init_args.predict_samples=20",
-        "--trainer.callbacks+=callbacks.ImageWriter", f"--trainer.callbacks.output_dir={out}")
+    train.main(["predict", *small, f"--ckpt_path={ckpt}", "--data.init_args.predict_samples=20",
+                "--trainer.callbacks+=callbacks.ImageWriter", f"--trainer.callbacks.output_dir={out}"])
     files = sorted(out.glob("*.png"))
     assert len(files) == 20
     assert Image.open(files[0]).size == (32, 32)
 
-    proc = run("validate", *small, f"--ckpt_path={ckpt}", "--trainer.limit_val_batches=2")
-    assert "val/D/real" in proc.stdout
+    capsys.readouterr()
+    train.main(["validate", *small, f"--ckpt_path={ckpt}", "--trainer.limit_val_batches=2"])
+    assert "val/D/real" in capsys.readouterr().out
 
     generator = load_generator(ckpt)
     assert (generator.latent_dim, generator.num_classes, generator.sample_shape) == (64, 0, (1, 32, 32))
@@ -97,29 +99,46 @@ def test_fit_resume_predict_validate_and_load(tmp_path):
 
 def test_toy_predict_writes_reproducible_points(tmp_path):
     config = ["--config", str(ROOT / "configs" / "gan_mlp_toy_ring.yaml"), f"--trainer.default_root_dir={tmp_path}", *QUICK]
-    run("fit", *config, "--model.init_args.max_generator_steps=2")
+    train.main(["fit", *config, "--model.init_args.max_generator_steps=2"])
     ckpt = tmp_path / "checkpoints" / "last.ckpt"
     assert load_generator(ckpt).sample_shape == (2,)
     texts = []
-    for _ in range(2):
-        run("predict", *config, f"--ckpt_path={ckpt}", "--data.init_args.predict_samples=300", "--data.init_args.batch_size=128")
+    for seed in range(2):
+        torch.manual_seed(seed)  # a different global RNG each time: the files must not depend on it
+        train.main(["predict", *config, f"--ckpt_path={ckpt}", "--data.init_args.predict_samples=300",
+                    "--data.init_args.batch_size=128"])
         texts.append((tmp_path / "predictions" / "points.csv").read_text())
     lines = texts[0].splitlines()
     assert lines[0] == "index,x0,x1" and len(lines) == 301 and lines[-1].startswith("299,")
     assert texts[0] == texts[1]  # each sample's latent is seeded by its index
 
 
-@pytest.mark.parametrize("args,message", [
+BAD_INPUT = [
     (["--model.init_args.n_critc=5"], "n_critc"),
     (["--model.init_args.loss=hnge"], "valid: hinge, lsgan, minimax, nonsaturating, rpgan, wasserstein"),
     (["--model.init_args.generator.init_args.upsample=bilinear"], "upsample"),
     (["--data=datamodules.ImageFolderDataModule", "--data.init_args.root=/nonexistent/faces"], "/nonexistent/faces"),
-])
-def test_bad_input_gives_a_clear_error(tmp_path, args, message):
+]
+
+
+def test_bad_input_gives_a_clear_error_from_the_script(tmp_path):
+    """The script itself: a typo in the config exits non-zero and names the key on stderr."""
+    args, message = BAD_INPUT[0]
     proc = run("fit", "--config", str(ROOT / "configs" / "dcgan_digits.yaml"), f"--trainer.default_root_dir={tmp_path}",
                "--trainer.max_steps=2", *QUICK, *args, check=False)
     assert proc.returncode != 0
     assert message in proc.stderr
+
+
+@pytest.mark.parametrize("args,message", BAD_INPUT, ids=[m for _, m in BAD_INPUT])
+def test_bad_input_gives_a_clear_error(tmp_path, capsys, args, message):
+    """Every bad input, in-process: parse errors exit (the message on stderr), setup errors raise."""
+    with pytest.raises((SystemExit, Exception)) as error:
+        train.main(["fit", "--config", str(ROOT / "configs" / "dcgan_digits.yaml"),
+                    f"--trainer.default_root_dir={tmp_path}", "--trainer.max_steps=2", *QUICK, *args])
+    if isinstance(error.value, SystemExit):
+        assert error.value.code != 0
+    assert message in capsys.readouterr().err + str(error.value)
 
 
 def test_run_folder_is_named_after_the_preset_not_the_trainer_fragment(tmp_path, monkeypatch):

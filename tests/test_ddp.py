@@ -37,20 +37,29 @@ CASES = {
 ATOL = {"cyclegan_photo2transformed": 2e-5}
 
 
-def _worker(out: Path, preset: str, strategy: str, devices: int, batch: int, batches: int, overrides: list[str]) -> None:
-    proc = subprocess.run([sys.executable, str(WORKER), str(ROOT / "configs" / f"{preset}.yaml"), str(out), strategy,
-                           str(devices), str(batch), str(batches), *overrides],
+def _workers(tmp: Path, strategy: str, devices: int, batch_factor: int) -> None:
+    """Every case's fit, one after the other in one launch (ddp_worker.py --jobs): the processes start once."""
+    jobs = [[str(ROOT / "configs" / f"{preset}.yaml"), str(tmp / preset / strategy), strategy, str(devices),
+             str(batch_factor * b), str(batches), *overrides] for preset, (batches, b, overrides) in CASES.items()]
+    spec = tmp / f"jobs_{strategy}.json"
+    spec.write_text(json.dumps(jobs))
+    proc = subprocess.run([sys.executable, str(WORKER), "--jobs", str(spec)],
                           cwd=ROOT, env=ENV, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-4000:]
 
 
+@pytest.fixture(scope="module")
+def ddp_runs(tmp_path_factory) -> Path:
+    tmp = tmp_path_factory.mktemp("ddp_equality")
+    _workers(tmp, "auto", 1, 2)  # one process, batch 2b
+    _workers(tmp, "ddp", 2, 1)  # two processes, batch b each
+    return tmp
+
+
 @pytest.mark.parametrize("preset", list(CASES))
-def test_ddp_step_equals_single_process_step_with_twice_the_batch(tmp_path, preset):
-    batches, b, overrides = CASES[preset]
-    _worker(tmp_path / "single", preset, "auto", 1, 2 * b, batches, overrides)
-    _worker(tmp_path / "ddp", preset, "ddp", 2, b, batches, overrides)
-    single = torch.load(tmp_path / "single" / "rank0.pt", weights_only=True)
-    ranks = [torch.load(tmp_path / "ddp" / f"rank{r}.pt", weights_only=True) for r in (0, 1)]
+def test_ddp_step_equals_single_process_step_with_twice_the_batch(ddp_runs, preset):
+    single = torch.load(ddp_runs / preset / "auto" / "rank0.pt", weights_only=True)
+    ranks = [torch.load(ddp_runs / preset / "ddp" / f"rank{r}.pt", weights_only=True) for r in (0, 1)]
     assert single["counters"] == ranks[0]["counters"] == ranks[1]["counters"]
     assert single["counters"][0] >= 1  # both players stepped
     for key, value in single["state"].items():

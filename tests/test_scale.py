@@ -17,6 +17,7 @@ from lightning.pytorch.plugins.precision import MixedPrecision
 
 from callbacks import Preemption
 from gan_modules.regularizers import gradient_penalty, r1_penalty
+import train
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -165,11 +166,15 @@ def test_sigterm_saves_last_and_resume_continues_exactly(tmp_path):
     stopped = torch.load(ckpt, weights_only=True)["gan"]["generator_steps"]
     assert 0 < stopped < 400
 
-    subprocess.run(_train_py("fit", *common, f"--trainer.default_root_dir={slow}", "--ckpt_path=last"),
-                   cwd=ROOT, env=env, check=True, capture_output=True)
-    full = tmp_path / "full"
-    subprocess.run(_train_py("fit", *common, f"--trainer.default_root_dir={full}"), cwd=ROOT, env=env, check=True,
-                   capture_output=True)
+    # The resume and the uninterrupted reference run in-process (train.main, the script's code path), on
+    # 1 thread like the interrupted process, so that the arithmetic is the same to the bit.
+    full, threads = tmp_path / "full", torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        train.main(["fit", *common, f"--trainer.default_root_dir={slow}", "--ckpt_path=last"])
+        train.main(["fit", *common, f"--trainer.default_root_dir={full}"])
+    finally:
+        torch.set_num_threads(threads)
     resumed = torch.load(ckpt, weights_only=True)
     uninterrupted = torch.load(full / "checkpoints" / "last.ckpt", weights_only=True)
     assert resumed["gan"]["generator_steps"] == uninterrupted["gan"]["generator_steps"] == 400
