@@ -17,53 +17,19 @@ from __future__ import annotations
 
 import contextlib
 import copy
-import random
 import warnings
 from typing import Any
 
 import lightning as L
-import numpy as np
 import torch
 from lightning.pytorch.cli import LRSchedulerCallable, OptimizerCallable
 from lightning.pytorch.strategies import DDPStrategy
 from torch import Tensor, nn
 
 from gan_modules.strategy import GANDDPStrategy
+from gan_modules.training_state import ema_beta, restore_rng, rng_state, update_ema
 
-
-def ema_beta(batch_size: int, images_seen: int, decay: float | None, half_life_kimg: float | None,
-             rampup: float | None) -> float:
-    """The EMA coefficient for one generator step; a pure function of the step's inputs.
-
-    Either a constant ``decay`` or a half-life in thousands of images (stylegan2-ada's ``ema_kimg``):
-    ``beta = 0.5 ** (batch_size / half_life_images)``, so the half-life does not depend on the batch
-    size. ``rampup`` caps the half-life at ``rampup * images_seen`` early in training.
-    """
-    if half_life_kimg is None:
-        return float(decay if decay is not None else 0.0)
-    half_life = half_life_kimg * 1000.0
-    if rampup is not None:
-        half_life = min(half_life, images_seen * rampup)
-    return 0.5 ** (batch_size / max(half_life, 1e-8))
-
-
-def _rng_state() -> dict[str, Any]:
-    # numpy's state is stored as tensors and ints so that checkpoints load with weights_only=True
-    kind, keys, pos, has_gauss, cached = np.random.get_state()
-    state = {"torch": torch.get_rng_state(), "python": random.getstate(),
-             "numpy": [kind, torch.from_numpy(keys.astype(np.int64)), int(pos), int(has_gauss), float(cached)]}
-    if torch.cuda.is_available():
-        state["cuda"] = torch.cuda.get_rng_state_all()
-    return state
-
-
-def _set_rng_state(state: dict[str, Any]) -> None:
-    torch.set_rng_state(state["torch"])
-    kind, keys, pos, has_gauss, cached = state["numpy"]
-    np.random.set_state((kind, keys.numpy().astype(np.uint32), pos, has_gauss, cached))
-    random.setstate(state["python"])
-    if "cuda" in state and torch.cuda.is_available() and len(state["cuda"]) == torch.cuda.device_count():
-        torch.cuda.set_rng_state_all(state["cuda"])
+__all__ = ["GANModule", "ema_beta"]
 
 
 class GANModule(L.LightningModule):
@@ -298,16 +264,11 @@ class GANModule(L.LightningModule):
     def _eager_if(condition: bool) -> Any:
         return torch.compiler.set_stance("force_eager") if condition else contextlib.nullcontext()
 
-    @torch.no_grad()
     def _update_ema(self, batch_size: int) -> None:
         if self.generator_ema is None:
             return
-        beta = ema_beta(batch_size, self.images_seen, self.ema_decay, self.ema_half_life_kimg, self.ema_rampup)
-        for p_ema, p in zip(self.generator_ema.parameters(), self.generator.parameters(), strict=True):
-            p_ema.lerp_(p.detach(), 1.0 - beta)
-        self._ema_beta = beta
-        for b_ema, b in zip(self.generator_ema.buffers(), self.generator.buffers(), strict=True):
-            b_ema.copy_(b)  # BatchNorm statistics are copied, not averaged (stylegan2-ada does the same)
+        self._ema_beta = ema_beta(batch_size, self.images_seen, self.ema_decay, self.ema_half_life_kimg, self.ema_rampup)
+        update_ema(self.generator_ema, self.generator, self._ema_beta)
 
     def optimizer_names(self) -> dict[int, str]:
         """Log names of the optimizers by index (``configure_optimizers`` returns D's first)."""
@@ -425,7 +386,7 @@ class GANModule(L.LightningModule):
             "generator_steps": self.generator_steps,
             "discriminator_steps": self.discriminator_steps,
             "images_seen": self.images_seen,
-            "rng": _rng_state(),
+            "rng": rng_state(),
             "rng_per_rank": self._gather_rng_states(),
             "amp_skipped_steps": {i: int(n) for i, n in self._amp_skipped.items()},
             "generator_spec": spec,
@@ -453,7 +414,7 @@ class GANModule(L.LightningModule):
         if self._trainer is None or self.trainer.world_size == 1 or not torch.distributed.is_initialized():
             return None
         states: list[Any] = [None] * self.trainer.world_size
-        torch.distributed.all_gather_object(states, _rng_state())
+        torch.distributed.all_gather_object(states, rng_state())
         return states
 
     def on_fit_start(self) -> None:
@@ -469,32 +430,13 @@ class GANModule(L.LightningModule):
                 net.compile(backend=self.compile_backend)
 
     def on_train_start(self) -> None:
-        rank, world = self.trainer.global_rank, self.trainer.world_size
-        per_rank = getattr(self, "_pending_rng_per_rank", None)
-        if per_rank is not None and len(per_rank) == world:
-            _set_rng_state(per_rank[rank])
-        elif self._pending_rng_state is not None:
-            _set_rng_state(self._pending_rng_state)
-            if world > 1:
-                warnings.warn(f"the checkpoint holds RNG states for {len(per_rank or [1])} process(es), this run has "
-                              f"{world}: ranks > 0 draw new random streams", stacklevel=2)
-                self._seed_rank(rank)
-        elif world > 1:
-            self._seed_rank(rank)
+        message = restore_rng(self.trainer.global_rank, self.trainer.world_size, self._pending_rng_state,
+                              getattr(self, "_pending_rng_per_rank", None))
+        if message is not None:
+            warnings.warn(message, stacklevel=2)
         self._pending_rng_state = self._pending_rng_per_rank = None
         if self.max_generator_steps is not None and self.generator_steps >= self.max_generator_steps:
             self.trainer.should_stop = True
-
-    @staticmethod
-    def _seed_rank(rank: int) -> None:
-        """Gives rank ``r > 0`` its own random stream (``seed_everything`` seeds every rank alike, which would
-        make all ranks draw the same latents); rank 0 keeps the single-process stream."""
-        if rank == 0:
-            return
-        seed = (torch.initial_seed() + 1_000_003 * rank) % (2**32)
-        torch.manual_seed(seed)
-        np.random.seed(seed)
-        random.seed(seed)
 
     @property
     def kimg(self) -> float:

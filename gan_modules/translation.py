@@ -35,7 +35,8 @@ from torch import Tensor, nn
 from torch.utils.data import DataLoader
 from torchmetrics.functional.image import peak_signal_noise_ratio
 
-from gan_modules.base import GANModule, _rng_state, _set_rng_state
+from gan_modules.base import GANModule
+from gan_modules.training_state import rng_state, set_rng_state
 
 
 @contextlib.contextmanager
@@ -218,7 +219,7 @@ class TranslationModule(GANModule):
         loader_fn = getattr(datamodule, "val_dataloader", None)
         if loader_fn is None:
             return None
-        state = _rng_state()  # building a loader must not move the training run's random streams
+        state = rng_state()  # building a loader must not move the training run's random streams
         try:
             loader = loader_fn()
             if not isinstance(loader, DataLoader):
@@ -231,7 +232,7 @@ class TranslationModule(GANModule):
                 if count >= self.num_fixed_samples:
                     break
         finally:
-            _set_rng_state(state)
+            set_rng_state(state)
         if not parts:
             return None
         return {k: torch.cat([p[k] for p in parts]) for k in parts[0] if isinstance(parts[0][k], Tensor)}

@@ -15,9 +15,9 @@ import torch
 from conftest import digits_data, digits_gan, make_trainer, toy_data, toy_gan
 from lightning.pytorch.plugins.precision import MixedPrecision
 
+import train
 from callbacks import Preemption
 from gan_modules.regularizers import gradient_penalty, r1_penalty
-import train
 
 ROOT = Path(__file__).resolve().parents[1]
 
