@@ -16,7 +16,7 @@ the same arithmetic as one single-process step with batch R*b:
 
 * latents: each call draws the GLOBAL batch of latents from a generator seeded by a call counter
   and keeps this rank's block (rank r: rows r*b..(r+1)*b), which is what the single process draws;
-* WGAN-GP's interpolation weights: the same, by advancing a seeded generator past the other ranks' draws;
+* the gradient penalty's interpolation weights (GAN, ProgressiveGAN): the same, by advancing a seeded generator past the other ranks' draws;
 * data: ``EpochShuffleSampler`` gives rank r block r of each global batch.
 
 Each rank writes ``<out_dir>/rank<r>.pt`` (the module's state dict and the step's timings).
@@ -36,6 +36,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 import gan_modules.gan as gan_module  # noqa: E402
+import gan_modules.progressive as progressive_module  # noqa: E402
 from datamodules.base import GANDataModule  # noqa: E402
 from gan_modules.base import GANModule  # noqa: E402
 from train import GANCLI  # noqa: E402
@@ -72,6 +73,7 @@ def install_controlled_randomness() -> None:
         return _original_gp(discriminator, real, fake, generator=seeded, scale=scale)
 
     gan_module.gradient_penalty = controlled_gp
+    progressive_module.gradient_penalty = controlled_gp
 
 
 class StepTimer(L.Callback):
@@ -114,7 +116,8 @@ def run_one(argv: list[str]) -> None:
     cli.trainer.fit(cli.model, datamodule=cli.datamodule)
     rank = cli.trainer.global_rank
     Path(out).mkdir(parents=True, exist_ok=True)
-    state = {k: v.detach().cpu().clone() for k, v in cli.model.state_dict().items()}
+    state = {k: v.detach().cpu().clone() if isinstance(v, torch.Tensor) else v  # progressive nets: extra state
+             for k, v in cli.model.state_dict().items()}
     torch.save({"state": state, "times": timer.times, "counters": [cli.model.generator_steps,
                 cli.model.discriminator_steps, cli.model.images_seen]}, Path(out) / f"rank{rank}.pt")
     if rank == 0:

@@ -29,6 +29,11 @@ CASES = {
     # four networks, two optimizers over two networks each; the history pools draw random numbers per
     # rank, so they are off here (pool_size 0: D sees the newest fakes, as in the single process)
     "cyclegan_photo2transformed": (4, 2, ["--model.init_args.pool_size=0"]),
+    # growing networks: 32-image phases (2 global batches), so the 6 batches train 4 px, fade in 8 px and
+    # stabilise it while the 16 and 32 px layers stay unused (no gradient on any rank). Minibatch stddev is
+    # off: its groups are strided over the batch, so b samples per rank group differently from 2b.
+    "progan_digits": (6, 8, ["--model.init_args.kimg_per_phase=0.032",
+                             "--model.init_args.discriminator.init_args.mbstd_group_size=0"]),
 }
 # Weight tolerance per preset. Adam divides each gradient entry by its running RMS, so a rounding-level
 # difference in a near-zero gradient entry (the sum over 2 ranks vs over one batch of 2b) can move that
