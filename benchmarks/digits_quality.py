@@ -77,11 +77,14 @@ def presets(only: list[str] | None) -> list[Path]:
 
 
 def family(config: Path) -> str:
-    """The model class named by a preset, e.g. ``GAN (hinge)`` or ``ACGAN``."""
+    """The model class named by a preset, e.g. ``GAN (hinge)``, ``GAN (wasserstein, GP)`` or ``ACGAN``."""
     model = yaml.safe_load(config.read_text())["model"]
     name = model["class_path"].rsplit(".", 1)[-1]
-    loss = model.get("init_args", {}).get("loss")
-    return f"{name} ({loss})" if loss else name
+    init = model.get("init_args", {})
+    loss = init.get("loss")
+    # the two WGANs differ by their Lipschitz constraint, not their loss
+    extra = ", GP" if init.get("gp_weight") else ", clipping" if init.get("clip_value") else ""
+    return f"{name} ({loss}{extra})" if loss else name
 
 
 def train(config: Path, run_dir: Path, steps: int, threads: int | None = None) -> float:
@@ -212,7 +215,8 @@ def main(argv: list[str] | None = None) -> list[dict]:
     parser.add_argument("--out", type=Path, default=None, help="Markdown file for the table (default docs/results.md)")
     parser.add_argument("--json", type=Path, default=None, help="also write the rows as JSON")
     parser.add_argument("--from-log", type=Path, default=None, help="train nothing: take the rows a run printed "
-                        "(its stderr, one JSON line per preset) and write the table of those presets")
+                        "(its stderr, one JSON line per preset; benchmarks/results/digits_quality_rows.jsonl holds "
+                        "the rows of the table in docs/results.md) and write the table of those presets")
     parser.add_argument("--jobs", type=int, default=1, help="presets trained in parallel (one process each)")
     parser.add_argument("--threads", type=int, default=None, help="torch threads per training process")
     parser.add_argument("--grids", type=Path, default=None, help="copy each run's last sample grid to "
@@ -252,6 +256,10 @@ def main(argv: list[str] | None = None) -> list[dict]:
     if args.from_log is not None:
         lines = [line for line in args.from_log.read_text().splitlines() if line.startswith('{"preset"')]
         rows = [json.loads(line) for line in lines]
+        for row in rows:  # labels from the presets as they are now
+            config = ROOT / "configs" / f"{row['preset']}.yaml"
+            if config.exists():
+                row["family"] = family(config)
     else:
         with tempfile.TemporaryDirectory(prefix="digits_quality_") as tmp, ThreadPoolExecutor(args.jobs) as pool:
             rows = list(pool.map(lambda config: run(config, tmp), presets(args.only)))
