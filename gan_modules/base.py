@@ -431,7 +431,7 @@ class GANModule(L.LightningModule):
 
     def on_train_start(self) -> None:
         message = restore_rng(self.trainer.global_rank, self.trainer.world_size, self._pending_rng_state,
-                              getattr(self, "_pending_rng_per_rank", None))
+                              self._pending_rng_per_rank)
         if message is not None:
             warnings.warn(message, stacklevel=2)
         self._pending_rng_state = self._pending_rng_per_rank = None

@@ -22,12 +22,12 @@ resolution never runs at a larger batch than its own, at the cost of switching u
 Every epoch has as many batches as one at the datamodule's ``batch_size`` (``GANDataModule``: a
 smaller batch draws fewer images an epoch), which keeps Lightning's epoch bookkeeping, and resuming
 from a checkpoint taken on an epoch's last batch, consistent. The epoch's size is kept in the
-checkpoint, so a run resumed mid-epoch rebuilds the same loader. The
-networks hold every resolution's layers from
-the start (the optimizers are built once and never change shape); layers not yet in use get no
-gradient, which torch's Adam skips. Under ``strategy: ddp`` (``GANDDPStrategy``) those layers are
-left out of the gradient all-reduce on every rank alike; plain DDP would need
-``ddp_find_unused_parameters_true`` for them.
+checkpoint, so a run resumed mid-epoch rebuilds the same loader.
+
+The networks hold every resolution's layers from the start (the optimizers are built once and never
+change shape); layers not yet in use get no gradient, which torch's Adam skips. Under ``strategy:
+ddp`` (``GANDDPStrategy``) those layers are left out of the gradient all-reduce on every rank alike;
+plain DDP would need ``ddp_find_unused_parameters_true`` for them.
 
 The gradient penalty is taken with respect to the full-size (nearest-upsampled) images, as in the
 official code, so its scale changes with the stage (see docs/families.md).
