@@ -24,6 +24,9 @@ Usage::
     python benchmarks/translation_quality.py --minutes 5 --only srgan_sr4x
     python benchmarks/translation_quality.py --quick            # a few steps: checks that the script works
     python benchmarks/translation_quality.py --minutes 8 --jobs 2 --threads 1   # two at a time on 2 cores
+    # an ablation with a learning curve, kept out of docs/results.md:
+    python benchmarks/translation_quality.py --only srgan_sr4x --curve 100 --out runs/ablation.md \
+        --set=--model.init_args.adversarial_weight=0.001
 
 The table goes to stdout and, except with ``--quick``, into the ``translation_quality`` section of
 ``docs/results.md`` (``--out`` names another file, and makes ``--quick`` write too).
@@ -33,6 +36,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import json
 import os
 import subprocess
 import sys
@@ -44,6 +48,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 import yaml
+from lightning.pytorch import Callback
 from torchmetrics.functional.image import peak_signal_noise_ratio, structural_similarity_index_measure
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -55,8 +60,13 @@ from gan_modules import load_generator  # noqa: E402
 PRESETS = ("pix2pix_edges2photo", "srgan_sr4x", "inpaint_photos", "cyclegan_photo2transformed")
 
 
-def train(config: Path, run_dir: Path, minutes: float, threads: int, quick: bool) -> float:
-    """Runs ``train.py fit`` on a preset in a subprocess for the budget; returns its wall-clock seconds."""
+def train(config: Path, run_dir: Path, minutes: float, threads: int, quick: bool, extra: list[str] = (),
+          curve: int | None = None) -> float:
+    """Runs ``train.py fit`` on a preset in a subprocess for the budget; returns its wall-clock seconds.
+
+    ``extra`` are more ``train.py`` arguments (after the budget's, so they win); ``curve`` adds
+    :class:`TestCurve` every ``curve`` generator steps, writing ``run_dir/curve.jsonl``.
+    """
     seconds = int(minutes * 60)
     max_time = f"00:{seconds // 3600:02d}:{seconds % 3600 // 60:02d}:{seconds % 60:02d}"  # Lightning's DD:HH:MM:SS
     budget = ["--trainer.max_steps=6"] if quick else [f"--trainer.max_time={max_time}"]
@@ -65,6 +75,10 @@ def train(config: Path, run_dir: Path, minutes: float, threads: int, quick: bool
                "--trainer.logger=false", "--trainer.enable_progress_bar=false", "--trainer.enable_model_summary=false"]
     if quick:
         command += ["--trainer.limit_val_batches=1", "--data.init_args.val_patches=8"]
+    if curve:
+        command += ["--trainer.callbacks+=benchmarks.translation_quality.TestCurve", f"--trainer.callbacks.every={curve}",
+                    f"--trainer.callbacks.path={run_dir / 'curve.jsonl'}"]
+    command += list(extra)
     env = {**os.environ, "PYTHONWARNINGS": "ignore", "OMP_NUM_THREADS": str(threads)}
     start = time.perf_counter()
     proc = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True)
@@ -104,26 +118,74 @@ def baseline(batch: dict[str, torch.Tensor], target_shape: torch.Size) -> torch.
     return x
 
 
-@torch.no_grad()
+def test_translations(datamodule, translate, seed: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(outputs, trivial translations, truths) of the test patches; ``translate(batch)`` gives the outputs."""
+    mapping = getattr(datamodule, "true_mapping", None)
+    outputs, trivial, truths = [], [], []
+    with torch.no_grad(), torch.random.fork_rng():
+        torch.manual_seed(seed)  # pix2pix's dropout noise
+        for batch in datamodule.test_dataloader():
+            truth = mapping(batch["A"]) if "A" in batch else batch["target"]
+            outputs.append(translate(batch).cpu())
+            trivial.append(baseline(batch, truth.shape))
+            truths.append(truth)
+    return torch.cat(outputs), torch.cat(trivial), torch.cat(truths)
+
+
 def evaluate(ckpt: Path, datamodule, seed: int) -> tuple[dict[str, float], dict[str, float], int]:
     """(model scores, baseline scores, generator steps) on the test patches."""
     generator = load_generator(ckpt)
     steps = int(torch.load(ckpt, map_location="cpu", weights_only=True)["gan"]["generator_steps"])
-    mapping = getattr(datamodule, "true_mapping", None)
-    outputs, trivial, truths = [], [], []
-    torch.manual_seed(seed)  # pix2pix's dropout noise
-    for batch in datamodule.test_dataloader():
+
+    def translate(batch: dict[str, torch.Tensor]) -> torch.Tensor:
         if "A" in batch:
-            inputs, truth = batch["A"], mapping(batch["A"])
-            out = generator(inputs)
-        else:
-            truth = batch["target"]
-            out = generator(batch["input"], batch["mask"]) if "mask" in batch else generator(batch["input"])
-        outputs.append(out)
-        trivial.append(baseline(batch, truth.shape))
-        truths.append(truth)
-    truth = torch.cat(truths)
-    return scores(torch.cat(outputs), truth), scores(torch.cat(trivial), truth), steps
+            return generator(batch["A"])
+        return generator(batch["input"], batch["mask"]) if "mask" in batch else generator(batch["input"])
+
+    outputs, trivial, truth = test_translations(datamodule, translate, seed)
+    return scores(outputs, truth), scores(trivial, truth), steps
+
+
+class TestCurve(Callback):
+    """Scores the test patches every ``every`` generator steps during training (``--curve``).
+
+    Appends one JSON line per evaluation to ``path``: ``{"step", "raw": scores, "ema": scores}`` (``ema``
+    when the module keeps an EMA generator), from the module's ``translate`` in eval mode. The
+    datamodule's test split is set up on the first call; training's RNG is left untouched.
+    """
+
+    def __init__(self, every: int, path: str, seed: int = 0) -> None:
+        self.every, self.path, self.seed, self.done, self.ready = every, Path(path), seed, -1, False
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        step = pl_module.generator_steps
+        if step % self.every or step == self.done:
+            return
+        self.done = step
+        datamodule = trainer.datamodule
+        if not self.ready:
+            datamodule.setup("test")
+            self.ready = True
+        nets = {"raw": pl_module.generator}
+        if pl_module.generator_ema is not None:
+            nets["ema"] = pl_module.generator_ema
+        record = {"step": step}
+        for name, net in nets.items():
+            out, _, truth = test_translations(datamodule, lambda b, net=net: pl_module.translate(b, net), self.seed)
+            record[name] = scores(out, truth)
+        with self.path.open("a") as f:
+            f.write(json.dumps(record) + "\n")
+
+
+def curve_table(stem: str, path: Path) -> list[str]:
+    """Markdown rows ``| preset | step | L1 | PSNR | SSIM (raw G) | same (EMA G) |`` of a curve file."""
+    rows = []
+    for line in path.read_text().splitlines():
+        record = json.loads(line)
+        cells = [f"{record[k]['l1']:.4f} / {record[k]['psnr']:.2f} / {record[k]['ssim']:.4f}" if k in record else "–"
+                 for k in ("raw", "ema")]
+        rows.append(f"| {stem} | {record['step']} | {cells[0]} | {cells[1]} |")
+    return rows
 
 
 def main(argv: list[str] | None = None) -> str:
@@ -135,15 +197,22 @@ def main(argv: list[str] | None = None) -> str:
     parser.add_argument("--jobs", type=int, default=1, help="presets trained at the same time (one process each)")
     parser.add_argument("--quick", action="store_true", help="6 steps and 16 test patches per preset")
     parser.add_argument("--out", type=Path, default=None, help=f"results file (default {RESULTS}, not with --quick)")
+    parser.add_argument("--set", action="append", default=[], metavar="ARG",
+                        help="one more train.py argument for every preset, as --set=--model.init_args.ema_decay=0.99 "
+                             "(repeatable): ablations; write them to another --out")
+    parser.add_argument("--curve", type=int, default=None, metavar="N",
+                        help="also score the test patches every N generator steps (raw and EMA G): a table per preset")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
 
     def run(stem: str) -> str:
         config = ROOT / "configs" / f"{stem}.yaml"
         with tempfile.TemporaryDirectory() as tmp:
-            seconds = train(config, Path(tmp), args.minutes, args.threads, args.quick)
+            seconds = train(config, Path(tmp), args.minutes, args.threads, args.quick, args.set, args.curve)
             datamodule = test_data(config, args.quick)
             model, trivial, steps = evaluate(Path(tmp) / "checkpoints" / "last.ckpt", datamodule, args.seed)
+            if args.curve:
+                curves[stem] = curve_table(stem, Path(tmp) / "curve.jsonl")
         truth = "true mapping" if getattr(datamodule, "true_mapping", None) else "target"
         base = "bicubic" if datamodule.input_shape[1:] != datamodule.sample_shape[1:] else "identity"
         row = (f"| {stem} | {datamodule.task} | {steps} | {model['l1']:.4f} | {model['psnr']:.2f} | "
@@ -152,6 +221,7 @@ def main(argv: list[str] | None = None) -> str:
         print(row, flush=True)
         return row
 
+    curves: dict[str, list[str]] = {}
     with ThreadPoolExecutor(args.jobs) as pool:  # rows keep the presets' order
         rows = list(pool.map(run, args.only or PRESETS))
 
@@ -172,6 +242,12 @@ def main(argv: list[str] | None = None) -> str:
         "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
         *rows,
     ])
+    if args.set:
+        markdown += "\n\nEvery preset ran with " + " ".join(f"`{a}`" for a in args.set) + "."
+    if curves:
+        markdown += "\n".join(["", "", f"Test scores during training (every {args.curve} G steps), L1 / PSNR / SSIM:", "",
+                                "| preset | G step | G | EMA G |", "| --- | --- | --- | --- |",
+                                *(row for stem in args.only or PRESETS for row in curves.get(stem, []))])
     print(markdown)
     if args.out is not None or not args.quick:
         path = write_section("translation_quality", markdown, args.out or RESULTS)
