@@ -65,7 +65,7 @@ def train(config: Path, run_dir: Path, minutes: float, threads: int, quick: bool
     """Runs ``train.py fit`` on a preset in a subprocess for the budget; returns its wall-clock seconds.
 
     ``extra`` are more ``train.py`` arguments (after the budget's, so they win); ``curve`` adds
-    :class:`TestCurve` every ``curve`` generator steps, writing ``run_dir/curve.jsonl``.
+    :class:`ScoreCurve` every ``curve`` generator steps, writing ``run_dir/curve.jsonl``.
     """
     seconds = int(minutes * 60)
     max_time = f"00:{seconds // 3600:02d}:{seconds % 3600 // 60:02d}:{seconds % 60:02d}"  # Lightning's DD:HH:MM:SS
@@ -76,7 +76,7 @@ def train(config: Path, run_dir: Path, minutes: float, threads: int, quick: bool
     if quick:
         command += ["--trainer.limit_val_batches=1", "--data.init_args.val_patches=8"]
     if curve:
-        command += ["--trainer.callbacks+=benchmarks.translation_quality.TestCurve", f"--trainer.callbacks.every={curve}",
+        command += ["--trainer.callbacks+=benchmarks.translation_quality.ScoreCurve", f"--trainer.callbacks.every={curve}",
                     f"--trainer.callbacks.path={run_dir / 'curve.jsonl'}"]
     command += list(extra)
     env = {**os.environ, "PYTHONWARNINGS": "ignore", "OMP_NUM_THREADS": str(threads)}
@@ -118,7 +118,7 @@ def baseline(batch: dict[str, torch.Tensor], target_shape: torch.Size) -> torch.
     return x
 
 
-def test_translations(datamodule, translate, seed: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def translate_test_set(datamodule, translate, seed: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """(outputs, trivial translations, truths) of the test patches; ``translate(batch)`` gives the outputs."""
     mapping = getattr(datamodule, "true_mapping", None)
     outputs, trivial, truths = [], [], []
@@ -142,11 +142,11 @@ def evaluate(ckpt: Path, datamodule, seed: int) -> tuple[dict[str, float], dict[
             return generator(batch["A"])
         return generator(batch["input"], batch["mask"]) if "mask" in batch else generator(batch["input"])
 
-    outputs, trivial, truth = test_translations(datamodule, translate, seed)
+    outputs, trivial, truth = translate_test_set(datamodule, translate, seed)
     return scores(outputs, truth), scores(trivial, truth), steps
 
 
-class TestCurve(Callback):
+class ScoreCurve(Callback):
     """Scores the test patches every ``every`` generator steps during training (``--curve``).
 
     Appends one JSON line per evaluation to ``path``: ``{"step", "raw": scores, "ema": scores}`` (``ema``
@@ -171,7 +171,7 @@ class TestCurve(Callback):
             nets["ema"] = pl_module.generator_ema
         record = {"step": step}
         for name, net in nets.items():
-            out, _, truth = test_translations(datamodule, lambda b, net=net: pl_module.translate(b, net), self.seed)
+            out, _, truth = translate_test_set(datamodule, lambda b, net=net: pl_module.translate(b, net), self.seed)
             record[name] = scores(out, truth)
         with self.path.open("a") as f:
             f.write(json.dumps(record) + "\n")

@@ -488,3 +488,42 @@ def test_translation_modules_reject_noise_generators() -> None:
         model.generator_loss({"image": torch.zeros(2, 3, 16, 16)})
     with pytest.raises(ValueError, match="input_shape"):
         model.generator_loss({"input": torch.zeros(2, 3, 16, 16), "target": torch.zeros(2, 3, 16, 16)})
+
+
+# ------------------------------------------------------------------ benchmarks/translation_quality.py
+
+
+def test_score_curve_matches_the_final_scores(tmp_path) -> None:
+    # --curve's callback: one record per N generator steps for the raw and the EMA generator; the last
+    # record equals the scores of the trained module on the same test patches.
+    import importlib
+    import json
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    tq = importlib.import_module("benchmarks.translation_quality")
+
+    class WithTestSet(SyntheticPairs):
+        def setup(self, stage=None) -> None:
+            super().setup(stage)
+            self.test_set = self.items[:6]
+
+        def test_dataloader(self) -> DataLoader:
+            return DataLoader(self.test_set, batch_size=4)
+
+    model, data = _family("sr", max_generator_steps=4, ema_decay=0.5), WithTestSet("sr")
+    path = tmp_path / "curve.jsonl"
+    trainer = make_trainer(tmp_path, callbacks=[tq.ScoreCurve(every=2, path=str(path))])
+    trainer.fit(model, data)
+
+    records = [json.loads(line) for line in path.read_text().splitlines()]
+    assert [r["step"] for r in records] == [2, 4]
+    assert records[0]["raw"] != records[1]["raw"]  # the generator trained in between
+    for name, net in (("raw", model.generator), ("ema", model.generator_ema)):
+        out, trivial, truth = tq.translate_test_set(data, lambda b, net=net: model.translate(b, net), 0)
+        assert records[-1][name] == tq.scores(out, truth)
+        assert out.shape == truth.shape == (6, 3, 16, 16)
+    assert tq.scores(trivial, truth)["psnr"] > 0  # bicubic of the 4 px input
+    rows = tq.curve_table("srgan", path)
+    assert len(rows) == 2 and rows[0].startswith("| srgan | 2 | ") and rows[0].count("/") == 4
