@@ -34,18 +34,31 @@ CASES = {
     # off: its groups are strided over the batch, so b samples per rank group differently from 2b.
     "progan_digits": (6, 8, ["--model.init_args.kimg_per_phase=0.032",
                              "--model.init_args.discriminator.init_args.mbstd_group_size=0"]),
+    # per-resolution batch sizes (per process, so the single process gets twice each): every epoch is
+    # rebuilt at the smallest size its stages reach (2 a rank here, below the datamodule's 8), with as
+    # many batches as at 8, which the sampler fills by cycling permutations, sharded over the ranks.
+    # 8-image phases: 4 px, the 8 px fade and its stabilisation in 6 batches of 4 images.
+    "progan_digits_batch_sizes": (6, 8, ["--model.init_args.kimg_per_phase=0.008",
+                                         "--model.init_args.discriminator.init_args.mbstd_group_size=0",
+                                         "--trainer.reload_dataloaders_every_n_epochs=1"]),
 }
+PRESET = {"progan_digits_batch_sizes": "progan_digits"}  # cases that are not named after their preset
+# overrides that scale with the per-process batch (batch_factor: 2 for the single process, 1 per DDP rank)
+SCALED = {"progan_digits_batch_sizes": lambda k: [f"--model.init_args.batch_sizes={{4: {4 * k}, 8: {2 * k}}}"]}
 # Weight tolerance per preset. Adam divides each gradient entry by its running RMS, so a rounding-level
 # difference in a near-zero gradient entry (the sum over 2 ranks vs over one batch of 2b) can move that
 # weight by a visible fraction of one step (lr 2e-4); CycleGAN's cycle loss has many such entries.
 # Measured: at most 7.4e-6 on 5 of CycleGAN's 70 tensors after 4 batches (all others within 2e-6).
 ATOL = {"cyclegan_photo2transformed": 2e-5}
+# images a case's run must have seen, where that checks the batch size it trained at
+IMAGES = {"progan_digits_batch_sizes": 6 * 4}  # 6 batches of 2 a rank (the chosen size, not the datamodule's 8)
 
 
 def _workers(tmp: Path, strategy: str, devices: int, batch_factor: int) -> None:
     """Every case's fit, one after the other in one launch (ddp_worker.py --jobs): the processes start once."""
-    jobs = [[str(ROOT / "configs" / f"{preset}.yaml"), str(tmp / preset / strategy), strategy, str(devices),
-             str(batch_factor * b), str(batches), *overrides] for preset, (batches, b, overrides) in CASES.items()]
+    jobs = [[str(ROOT / "configs" / f"{PRESET.get(name, name)}.yaml"), str(tmp / name / strategy), strategy, str(devices),
+             str(batch_factor * b), str(batches), *overrides, *SCALED.get(name, lambda k: [])(batch_factor)]
+            for name, (batches, b, overrides) in CASES.items()]
     spec = tmp / f"jobs_{strategy}.json"
     spec.write_text(json.dumps(jobs))
     proc = subprocess.run([sys.executable, str(WORKER), "--jobs", str(spec)],
@@ -67,6 +80,8 @@ def test_ddp_step_equals_single_process_step_with_twice_the_batch(ddp_runs, pres
     ranks = [torch.load(ddp_runs / preset / "ddp" / f"rank{r}.pt", weights_only=True) for r in (0, 1)]
     assert single["counters"] == ranks[0]["counters"] == ranks[1]["counters"]
     assert single["counters"][0] >= 1  # both players stepped
+    if preset in IMAGES:
+        assert single["counters"][2] == IMAGES[preset]
     for key, value in single["state"].items():
         torch.testing.assert_close(ranks[1]["state"][key], ranks[0]["state"][key], rtol=0, atol=0, msg=key)
         torch.testing.assert_close(ranks[0]["state"][key], value, rtol=1e-4, atol=ATOL.get(preset, 2e-6), msg=key)
