@@ -151,7 +151,8 @@ class ScoreCurve(Callback):
 
     Appends one JSON line per evaluation to ``path``: ``{"step", "raw": scores, "ema": scores}`` (``ema``
     when the module keeps an EMA generator), from the module's ``translate`` in eval mode. The
-    datamodule's test split is set up on the first call; training's RNG is left untouched.
+    datamodule's test split is set up on the first call; training's RNG is left untouched. For the
+    single-process runs of this script: under DDP every rank would score and append.
     """
 
     def __init__(self, every: int, path: str, seed: int = 0) -> None:
