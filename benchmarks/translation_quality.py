@@ -42,6 +42,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -60,7 +61,7 @@ from gan_modules import load_generator  # noqa: E402
 PRESETS = ("pix2pix_edges2photo", "srgan_sr4x", "inpaint_photos", "cyclegan_photo2transformed")
 
 
-def train(config: Path, run_dir: Path, minutes: float, threads: int, quick: bool, extra: list[str] = (),
+def train(config: Path, run_dir: Path, minutes: float, threads: int, quick: bool, extra: Sequence[str] = (),
           curve: int | None = None) -> float:
     """Runs ``train.py fit`` on a preset in a subprocess for the budget; returns its wall-clock seconds.
 

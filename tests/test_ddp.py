@@ -9,7 +9,9 @@ import json
 import os
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import NamedTuple
 
 import pytest
 import torch
@@ -18,47 +20,58 @@ ROOT = Path(__file__).resolve().parents[1]
 WORKER = ROOT / "tests" / "ddp_worker.py"
 ENV = {**os.environ, "PYTHONWARNINGS": "ignore", "OMP_NUM_THREADS": "1"}
 
-# preset, batches per run, per-rank batch, overrides. The WGAN-GP generator drops its batch norm here:
-# per-rank BatchNorm statistics over b samples differ from statistics over 2b, in any DDP (SyncBatchNorm,
-# which would fix that, needs GPUs). The CycleGAN preset has no norm layers (norm: none).
+class Case(NamedTuple):
+    """A DDP-equals-one-process case: ``batches`` per run at per-rank batch ``b``, with ``overrides``;
+    ``scaled(k)`` gives overrides that scale with the per-process batch (k = 2 for the single process,
+    1 per DDP rank); ``preset`` when the case is not named after its preset; ``images`` the images the
+    run must have seen, where that checks the batch size it trained at."""
+
+    batches: int
+    b: int
+    overrides: list[str]
+    preset: str | None = None
+    scaled: Callable[[int], list[str]] | None = None
+    images: int | None = None
+
+
+# The WGAN-GP generator drops its batch norm here: per-rank BatchNorm statistics over b samples differ
+# from statistics over 2b, in any DDP (SyncBatchNorm, which would fix that, needs GPUs). The CycleGAN
+# preset has no norm layers (norm: none).
 CASES = {
-    "gan_mlp_toy_ring": (4, 32, []),
-    "wgan_gp_digits": (5, 8, ["--model.init_args.generator.init_args.norm=none",
-                              "--model.init_args.generator.init_args.base_channels=8",
-                              "--model.init_args.discriminator.init_args.base_channels=8"]),
+    "gan_mlp_toy_ring": Case(4, 32, []),
+    "wgan_gp_digits": Case(5, 8, ["--model.init_args.generator.init_args.norm=none",
+                                  "--model.init_args.generator.init_args.base_channels=8",
+                                  "--model.init_args.discriminator.init_args.base_channels=8"]),
     # four networks, two optimizers over two networks each; the history pools draw random numbers per
     # rank, so they are off here (pool_size 0: D sees the newest fakes, as in the single process)
-    "cyclegan_photo2transformed": (4, 2, ["--model.init_args.pool_size=0"]),
+    "cyclegan_photo2transformed": Case(4, 2, ["--model.init_args.pool_size=0"]),
     # growing networks: 32-image phases (2 global batches), so the 6 batches train 4 px, fade in 8 px and
     # stabilise it while the 16 and 32 px layers stay unused (no gradient on any rank). Minibatch stddev is
     # off: its groups are strided over the batch, so b samples per rank group differently from 2b.
-    "progan_digits": (6, 8, ["--model.init_args.kimg_per_phase=0.032",
-                             "--model.init_args.discriminator.init_args.mbstd_group_size=0"]),
+    "progan_digits": Case(6, 8, ["--model.init_args.kimg_per_phase=0.032",
+                                 "--model.init_args.discriminator.init_args.mbstd_group_size=0"]),
     # per-resolution batch sizes (per process, so the single process gets twice each): every epoch is
     # rebuilt at the smallest size its stages reach (2 a rank here, below the datamodule's 8), with as
     # many batches as at 8, which the sampler fills by cycling permutations, sharded over the ranks.
-    # 8-image phases: 4 px, the 8 px fade and its stabilisation in 6 batches of 4 images.
-    "progan_digits_batch_sizes": (6, 8, ["--model.init_args.kimg_per_phase=0.008",
-                                         "--model.init_args.discriminator.init_args.mbstd_group_size=0",
-                                         "--trainer.reload_dataloaders_every_n_epochs=1"]),
+    # 8-image phases: 4 px, the 8 px fade and its stabilisation in 6 batches of 4 images (not 6 of 16).
+    "progan_digits_batch_sizes": Case(
+        6, 8, ["--model.init_args.kimg_per_phase=0.008", "--model.init_args.discriminator.init_args.mbstd_group_size=0",
+               "--trainer.reload_dataloaders_every_n_epochs=1"],
+        preset="progan_digits", scaled=lambda k: [f"--model.init_args.batch_sizes={{4: {4 * k}, 8: {2 * k}}}"],
+        images=6 * 4),
 }
-PRESET = {"progan_digits_batch_sizes": "progan_digits"}  # cases that are not named after their preset
-# overrides that scale with the per-process batch (batch_factor: 2 for the single process, 1 per DDP rank)
-SCALED = {"progan_digits_batch_sizes": lambda k: [f"--model.init_args.batch_sizes={{4: {4 * k}, 8: {2 * k}}}"]}
 # Weight tolerance per preset. Adam divides each gradient entry by its running RMS, so a rounding-level
 # difference in a near-zero gradient entry (the sum over 2 ranks vs over one batch of 2b) can move that
 # weight by a visible fraction of one step (lr 2e-4); CycleGAN's cycle loss has many such entries.
 # Measured: at most 7.4e-6 on 5 of CycleGAN's 70 tensors after 4 batches (all others within 2e-6).
 ATOL = {"cyclegan_photo2transformed": 2e-5}
-# images a case's run must have seen, where that checks the batch size it trained at
-IMAGES = {"progan_digits_batch_sizes": 6 * 4}  # 6 batches of 2 a rank (the chosen size, not the datamodule's 8)
 
 
 def _workers(tmp: Path, strategy: str, devices: int, batch_factor: int) -> None:
     """Every case's fit, one after the other in one launch (ddp_worker.py --jobs): the processes start once."""
-    jobs = [[str(ROOT / "configs" / f"{PRESET.get(name, name)}.yaml"), str(tmp / name / strategy), strategy, str(devices),
-             str(batch_factor * b), str(batches), *overrides, *SCALED.get(name, lambda k: [])(batch_factor)]
-            for name, (batches, b, overrides) in CASES.items()]
+    jobs = [[str(ROOT / "configs" / f"{case.preset or name}.yaml"), str(tmp / name / strategy), strategy, str(devices),
+             str(batch_factor * case.b), str(case.batches), *case.overrides,
+             *(case.scaled(batch_factor) if case.scaled else [])] for name, case in CASES.items()]
     spec = tmp / f"jobs_{strategy}.json"
     spec.write_text(json.dumps(jobs))
     proc = subprocess.run([sys.executable, str(WORKER), "--jobs", str(spec)],
@@ -80,8 +93,8 @@ def test_ddp_step_equals_single_process_step_with_twice_the_batch(ddp_runs, pres
     ranks = [torch.load(ddp_runs / preset / "ddp" / f"rank{r}.pt", weights_only=True) for r in (0, 1)]
     assert single["counters"] == ranks[0]["counters"] == ranks[1]["counters"]
     assert single["counters"][0] >= 1  # both players stepped
-    if preset in IMAGES:
-        assert single["counters"][2] == IMAGES[preset]
+    if CASES[preset].images is not None:
+        assert single["counters"][2] == CASES[preset].images
     for key, value in single["state"].items():
         torch.testing.assert_close(ranks[1]["state"][key], ranks[0]["state"][key], rtol=0, atol=0, msg=key)
         torch.testing.assert_close(ranks[0]["state"][key], value, rtol=1e-4, atol=ATOL.get(preset, 2e-6), msg=key)
