@@ -26,6 +26,7 @@ from lightning.pytorch.cli import LRSchedulerCallable, OptimizerCallable
 from lightning.pytorch.strategies import DDPStrategy
 from torch import Tensor, nn
 
+from gan_modules.mixed_precision import amp_logs, grad_scaler, step_counting_skips
 from gan_modules.strategy import GANDDPStrategy
 from gan_modules.training_state import ema_beta, restore_rng, rng_state, update_ema
 
@@ -197,17 +198,18 @@ class GANModule(L.LightningModule):
             logs.update({"loss/G": g_out["loss"].detach(), **{k: v.detach() for k, v in g_out.items() if k != "loss"}})
             if self.generator_ema is not None:
                 logs["ema/beta"] = self._ema_beta
+        return self._finish_step(logs, batch)
+
+    def _finish_step(self, logs: dict[str, Any], batch: dict[str, Tensor]) -> dict[str, Any]:
+        """The tail of every training step: stop at ``max_generator_steps``, log on logging steps."""
         if self.max_generator_steps is not None and self.generator_steps >= self.max_generator_steps:
             self.trainer.should_stop = True
         # Logging costs ~0.3 ms a key (benchmarks/overhead.py): log only on the batches Lightning sends to
         # the loggers, and on the last one. The returned dict still reaches callbacks every batch.
         if self.discriminator_steps % self.trainer.log_every_n_steps == 0 or self.trainer.should_stop:
             logs_now = {**logs, "progress/generator_steps": float(self.generator_steps),
-                        "progress/kimg": self.images_seen / 1000.0}
-            if self._amp_skipped:
-                names = self.optimizer_names()
-                logs_now.update({f"amp/skipped_steps/{names.get(i, i)}": n.float() for i, n in self._amp_skipped.items()})
-                logs_now["amp/scale"] = float(self._grad_scaler().get_scale())
+                        "progress/kimg": self.images_seen / 1000.0,
+                        **amp_logs(self._amp_skipped, self.optimizer_names(), self._grad_scaler())}
             self.log_dict(logs_now, prog_bar=False, batch_size=self.batch_size_of(batch))
         return logs
 
@@ -231,17 +233,11 @@ class GANModule(L.LightningModule):
                                 gradient_clip_algorithm=self.gradient_clip_algorithm)
         if scaler is None:
             optimizer.step()
-            return
-        scale_before = scaler._scale.clone() if scaler._scale is not None else None
-        optimizer.step()  # unscale_, skip on inf/NaN, update: the scale shrinks exactly when it skipped
-        if scale_before is not None:
-            index = self._optimizer_index(optimizer)
-            skipped = (scaler._scale < scale_before).to(torch.long)
-            self._amp_skipped[index] = self._amp_skipped.get(index, torch.zeros_like(skipped)) + skipped
+        else:
+            step_counting_skips(optimizer, scaler, self._amp_skipped, self._optimizer_index(optimizer))
 
     def _grad_scaler(self) -> Any:
-        scaler = getattr(self.trainer.precision_plugin, "scaler", None)
-        return scaler if scaler is not None and scaler.is_enabled() else None
+        return grad_scaler(self.trainer)
 
     def _optimizer_index(self, optimizer: Any) -> int:
         inner = getattr(optimizer, "optimizer", optimizer)

@@ -263,20 +263,6 @@ class CycleGAN(TranslationModule):
         logs.update({"loss/D": d_out["loss"].detach(), **{k: v for k, v in d_out.items() if k != "loss"}})
         return self._finish_step(logs, batch)
 
-    def _finish_step(self, logs: dict[str, Any], batch: dict[str, Tensor]) -> dict[str, Any]:
-        # The tail of GANModule.training_step (stop at max_generator_steps, log on logging steps only).
-        if self.max_generator_steps is not None and self.generator_steps >= self.max_generator_steps:
-            self.trainer.should_stop = True
-        if self.discriminator_steps % self.trainer.log_every_n_steps == 0 or self.trainer.should_stop:
-            logs_now = {**logs, "progress/generator_steps": float(self.generator_steps),
-                        "progress/kimg": self.images_seen / 1000.0}
-            if getattr(self, "_amp_skipped", None):
-                names = self.optimizer_names()
-                logs_now.update({f"amp/skipped_steps/{names.get(i, i)}": n.float() for i, n in self._amp_skipped.items()})
-                logs_now["amp/scale"] = float(self._grad_scaler().get_scale())
-            self.log_dict(logs_now, prog_bar=False, batch_size=self.batch_size_of(batch))
-        return logs
-
     def configure_optimizers(self) -> Any:
         """One optimizer over both discriminators (first) and one over both generators, as the reference."""
         players = {"D": itertools.chain(self.discriminator.parameters(), self.discriminator_a.parameters()),
