@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import functools
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Literal
 
 import torch
@@ -164,6 +164,8 @@ class EmbeddedPairedDataModule(_EmbeddedBase):
         mask_kind: ``inpaint`` holes: ``"box"`` (a rectangle, sides P/4..P/2) or ``"free_form"`` (strokes).
         edge_detector: ``edges2photo`` edges: ``"canny"`` (binary) or ``"sobel"`` (graded).
         edge_sigma: Canny's smoothing in pixels of the (downscaled) photo.
+        train_photos: the training photos to cut patches from, a subset of the train split's (see
+            ``embedded_photos``; default all of them). Val and test photos cannot be named here.
         patches_per_epoch: training patches per epoch (fresh ones every epoch).
         val_patches: patches of the val split and of the test split.
         batch_size: patches per batch and per process.
@@ -180,6 +182,7 @@ class EmbeddedPairedDataModule(_EmbeddedBase):
         mask_kind: Literal["box", "free_form"] = "box",
         edge_detector: Literal["canny", "sobel"] = "canny",
         edge_sigma: float = 2.0,
+        train_photos: Sequence[str] | None = None,
         patches_per_epoch: int = 4096,
         val_patches: int = 256,
         batch_size: int = 16,
@@ -201,6 +204,8 @@ class EmbeddedPairedDataModule(_EmbeddedBase):
             raise ValueError(f"data.edge_detector must be 'canny' or 'sobel', got {edge_detector!r}")
         self.task, self.channels, self.mask_kind = task, channels, mask_kind
         self.edge_detector, self.edge_sigma = edge_detector, edge_sigma
+        self.train_photos = None if train_photos is None else ep.photo_names("train", channels, train_photos,
+                                                                              "data.train_photos")
 
     @property
     def sample_shape(self) -> tuple[int, int, int]:
@@ -214,7 +219,7 @@ class EmbeddedPairedDataModule(_EmbeddedBase):
         return (1 if self.task in ("edges2photo", "gray2color") else self.channels, p, p)
 
     def _maker(self, split: str) -> _PairedMaker:
-        images = ep.photos(split, self.channels)
+        images = ep.photos(split, self.channels, self.train_photos if split == "train" else None)
         small = min(min(img.shape[-2:]) for img in images)
         if self.patch_size > small:
             raise ValueError(f"data.patch_size {self.patch_size} exceeds the smallest {split} photo side ({small})")

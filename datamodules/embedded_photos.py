@@ -17,6 +17,8 @@ saw (see docs/translation.md):
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 import torch
 from PIL import Image
@@ -80,11 +82,25 @@ def luminance(img: torch.Tensor) -> torch.Tensor:
     return (img * weights).sum(-3, keepdim=True)
 
 
-def photos(split: str, channels: int) -> list[torch.Tensor]:
-    """The photos of a split: colour ones for ``channels=3``; their luminance plus the gray ones for 1."""
+def photo_names(split: str, channels: int, names: Sequence[str] | None = None,
+                label: str = "names") -> tuple[str, ...]:
+    """The names of a split's photos (the colour ones for ``channels=3``, plus the gray ones for 1), or
+    ``names`` checked to be a non-empty subset of them: a val or test photo asked for in training raises
+    ``ValueError`` naming ``label``."""
     _check_split(split)
-    gray = channels == 1
-    return [load_photo(name, gray) for name in COLOR_PHOTOS[split] + (GRAY_PHOTOS[split] if gray else ())]
+    allowed = COLOR_PHOTOS[split] + (GRAY_PHOTOS[split] if channels == 1 else ())
+    if names is None:
+        return allowed
+    if not names or any(name not in allowed for name in names):
+        raise ValueError(f"{label} must be a non-empty subset of the {split} photos {', '.join(allowed)}, "
+                         f"got {list(names)}")
+    return tuple(names)
+
+
+def photos(split: str, channels: int, names: Sequence[str] | None = None) -> list[torch.Tensor]:
+    """The photos of a split: colour ones for ``channels=3``; their luminance plus the gray ones for 1.
+    ``names`` keeps a subset of them, in its order (see ``photo_names``)."""
+    return [load_photo(name, channels == 1) for name in photo_names(split, channels, names)]
 
 
 def texture(name: str, split: str) -> torch.Tensor:

@@ -390,6 +390,24 @@ def test_embedded_photo_splits_are_disjoint() -> None:
     assert not rows[0] & rows[1] and ep.TEXTURE_REGIONS["val"][1].stop <= ep.TEXTURE_REGIONS["test"][1].start
 
 
+def test_embedded_train_photos_subset() -> None:
+    """``train_photos`` cuts training patches from the named photos only; val and test keep theirs."""
+    dm = EmbeddedPairedDataModule("gray2color", patch_size=16, patches_per_epoch=32, val_patches=2, batch_size=4,
+                                  train_photos=["hubble_deep_field"])
+    dm.setup()
+    hubble = ep.load_photo("hubble_deep_field")
+    windows = hubble.unfold(1, 16, 1).unfold(2, 16, 1)  # [3, H-15, W-15, 16, 16]: every 16 px window
+    for item in _train_items(dm):
+        match = (windows == item["target"][:, None, None]).flatten(3).all(-1).all(0)
+        assert match.any()  # each patch is a window of the one photo kept
+    full = EmbeddedPairedDataModule("gray2color", patch_size=16, patches_per_epoch=32, val_patches=2, batch_size=4)
+    full.setup()
+    assert torch.equal(dm.val_set[0]["target"], full.val_set[0]["target"])
+    for bad in (["chelsea"], ["coffee"], [], ["astronaut", "nope"]):  # test, val, empty, unknown
+        with pytest.raises(ValueError, match="data.train_photos"):
+            EmbeddedPairedDataModule("edges2photo", train_photos=bad)
+
+
 def test_embedded_unpaired_true_mapping() -> None:
     dm = EmbeddedUnpairedDataModule("photo2transformed", patch_size=16, patches_per_epoch=8, val_patches=2,
                                     batch_size=4)

@@ -42,6 +42,7 @@ NET_CASES = [
     (PatchDiscriminator, dict(sample_shape=(1, 64, 64), base_channels=8, n_layers=2, spectral_norm=True)),
     (ResnetGenerator, dict(sample_shape=(3, 32, 32), base_channels=8, n_blocks=2)),
     (ResnetGenerator, dict(sample_shape=(3, 32, 32), input_shape=(1, 32, 32), base_channels=8, n_blocks=1, dropout=0.5)),
+    (ResnetGenerator, dict(sample_shape=(3, 16, 16), base_channels=8, n_blocks=1, upsampling="nearest")),
     (SRResNetGenerator, dict(sample_shape=(3, 32, 32), base_channels=8, n_blocks=2)),
     (SRResNetGenerator, dict(sample_shape=(1, 32, 32), input_shape=(1, 16, 16), base_channels=8, n_blocks=1)),
     (SRDiscriminator, dict(sample_shape=(3, 32, 32), base_channels=8, dense_dim=16)),
@@ -128,6 +129,22 @@ def test_resnet_generator_structure() -> None:
     assert sum(isinstance(m, resnet_gen.ResnetBlock) for m in net.modules()) == 6
     assert all(not isinstance(m, torch.nn.BatchNorm2d) for m in net.modules())
     assert isinstance(net.body[0], torch.nn.ReflectionPad2d)
+
+
+def test_resnet_generator_nearest_upsampling_has_no_checkerboard() -> None:
+    """A constant input gives a constant output away from the border with ``upsampling="nearest"``; the
+    stride-2 transposed convolution's uneven overlap paints a period-2 pattern on the same input."""
+    x = torch.full((1, 3, 64, 64), 0.3)  # 64 px: the zero padding's border effect does not reach the centre
+    for upsampling, periodic in (("nearest", False), ("transpose", True)):
+        torch.manual_seed(0)
+        net = ResnetGenerator((3, 64, 64), base_channels=4, n_blocks=1, n_downsampling=2, norm="none",
+                              init="default", upsampling=upsampling)
+        with torch.no_grad():
+            inner = net(x)[0, :, 28:36, 28:36]
+        spread = float((inner - inner.mean((1, 2), keepdim=True)).abs().max())
+        assert (spread > 1e-4) == periodic, (upsampling, spread)  # about 0.02 for the transposed convolution
+    with pytest.raises(ValueError, match="upsampling"):
+        ResnetGenerator((3, 32, 32), upsampling="bilinear")
 
 
 def test_srresnet_scale_from_shapes() -> None:

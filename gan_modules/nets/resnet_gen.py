@@ -53,6 +53,10 @@ class ResnetGenerator(ImageToImageNetwork):
         norm: ``instance`` (paper), ``batch``, ``layer`` or ``none``.
         dropout: dropout inside the residual blocks (0 in CycleGAN).
         init: ``dcgan`` (N(0, 0.02), the paper's) or ``default``.
+        upsampling: ``transpose`` (the paper's stride-2 3x3 transposed convolutions) or ``nearest``
+            (nearest-neighbour x2 then a 3x3 convolution with reflection padding, which cannot make
+            the checkerboard pattern of a transposed convolution's uneven overlap: Odena et al.
+            2016, "Deconvolution and Checkerboard Artifacts").
     """
 
     is_generator = True
@@ -67,6 +71,7 @@ class ResnetGenerator(ImageToImageNetwork):
         norm: str = "instance",
         dropout: float = 0.0,
         init: str = "dcgan",
+        upsampling: str = "transpose",
     ) -> None:
         super().__init__()
         name = type(self).__name__
@@ -75,6 +80,8 @@ class ResnetGenerator(ImageToImageNetwork):
         self.latent_dim, self.num_classes = 0, 0
         if n_blocks < 0 or n_downsampling < 0:
             raise ValueError(f"{name}: n_blocks and n_downsampling must be >= 0, got {n_blocks}, {n_downsampling}")
+        if upsampling not in ("transpose", "nearest"):
+            raise ValueError(f"{name}: upsampling must be 'transpose' or 'nearest', got {upsampling!r}")
         check_divisible(self.sample_shape, 2 ** n_downsampling, name, f"n_downsampling={n_downsampling}")
         bias = norm == "none"
         width = base_channels
@@ -85,8 +92,12 @@ class ResnetGenerator(ImageToImageNetwork):
             width *= 2
         layers += [ResnetBlock(width, norm, dropout) for _ in range(n_blocks)]
         for _ in range(n_downsampling):
-            layers += [nn.ConvTranspose2d(width, width // 2, 3, 2, 1, output_padding=1, bias=bias),
-                       get_norm2d(norm, width // 2), nn.ReLU(True)]
+            if upsampling == "transpose":
+                layers.append(nn.ConvTranspose2d(width, width // 2, 3, 2, 1, output_padding=1, bias=bias))
+            else:
+                layers += [nn.Upsample(scale_factor=2, mode="nearest"), nn.ReflectionPad2d(1),
+                           nn.Conv2d(width, width // 2, 3, bias=bias)]
+            layers += [get_norm2d(norm, width // 2), nn.ReLU(True)]
             width //= 2
         layers += [nn.ReflectionPad2d(3), nn.Conv2d(width, self.sample_shape[0], 7), nn.Tanh()]
         self.body = nn.Sequential(*layers)
