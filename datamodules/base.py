@@ -26,6 +26,8 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 from torch.utils.data.distributed import DistributedSampler
 
+from datamodules.tensors import collate_batched
+
 
 class EpochShuffleSampler(DistributedSampler):
     """A fresh permutation each epoch, seeded by ``(seed, epoch)``, sharded across processes.
@@ -199,6 +201,7 @@ class GANDataModule(L.LightningDataModule):
             batch_size=batch_size,
             **extra,
             drop_last=drop_last,
+            collate_fn=collate_batched,
             num_workers=self.num_workers,
             persistent_workers=self.num_workers > 0,
             # the loader's own generator seeds its workers, so creating an iterator leaves the global RNG alone

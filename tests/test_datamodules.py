@@ -130,6 +130,24 @@ def test_toy_determinism() -> None:
     assert sample_toy("grid", 10, g).shape == (10, 2)
 
 
+def test_tensor_loaders_fetch_whole_batches_equal_to_per_item_collation(digits: DigitsDataModule) -> None:
+    """Train and val loaders of tensor-backed datamodules fetch a batch in one indexing op
+    (``__getitems__``); the batches are the per-item ones, collated by ``default_collate``."""
+    from torch.utils.data import default_collate
+
+    for loader in (digits.train_dataloader(), digits.val_dataloader()):
+        dataset, indices = loader.dataset, list(loader.batch_sampler)[:3]
+        assert hasattr(dataset, "__getitems__")
+        for batch, index in zip(loader, indices):
+            expected = default_collate([dataset[i] for i in index])
+            assert batch.keys() == expected.keys() == {"image", "label"}
+            assert all(torch.equal(batch[k], expected[k]) and batch[k].dtype == expected[k].dtype for k in batch)
+    toy = Toy2DDataModule(num_samples=64, batch_size=16)
+    toy.setup()
+    batch = next(iter(toy.train_dataloader()))
+    assert set(batch) == {"image"} and batch["image"].shape == (16, 2)
+
+
 # ---------------------------------------------------------------- image folder
 
 
