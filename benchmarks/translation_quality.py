@@ -15,6 +15,10 @@ What is measured:
     * ``cyclegan_photo2transformed``: the A->B output against the TRUE colour mapping applied to A
       (the datamodule's ``true_mapping``), which CycleGAN never sees; the baseline is A unchanged.
 
+    ``--select`` adds, for the paired presets, a second row from the same run: the checkpoint with the
+    lowest validation L1 (``val/l1``, logged at every validation on the val photo, which is neither a
+    training nor the test photo), the usual model selection for a run whose test scores swing.
+
     Dropout stays on in pix2pix's U-Net at inference (its noise), so the outputs are seeded.
     ``train s`` is the wall-clock of ``train.py fit`` (start-up, sample grids and validation included).
 
@@ -59,14 +63,17 @@ from benchmarks._results import RESULTS, machine, write_section  # noqa: E402
 from gan_modules import load_generator  # noqa: E402
 
 PRESETS = ("pix2pix_edges2photo", "srgan_sr4x", "inpaint_photos", "cyclegan_photo2transformed")
+SELECT_BY = "val/l1"  # logged by the paired families (TranslationModule), on their EMA generator if any
 
 
 def train(config: Path, run_dir: Path, minutes: float, threads: int, quick: bool, extra: Sequence[str] = (),
-          curve: int | None = None) -> float:
+          curve: int | None = None, select: bool = False) -> float:
     """Runs ``train.py fit`` on a preset in a subprocess for the budget; returns its wall-clock seconds.
 
     ``extra`` are more ``train.py`` arguments (after the budget's, so they win); ``curve`` adds
-    :class:`ScoreCurve` every ``curve`` generator steps, writing ``run_dir/curve.jsonl``.
+    :class:`ScoreCurve` every ``curve`` generator steps, writing ``run_dir/curve.jsonl``; ``select``
+    also keeps ``checkpoints/best.ckpt``, the checkpoint of the lowest validation L1 (``val/l1``, on
+    the val photo, never the test one) among the validations of the run.
     """
     seconds = int(minutes * 60)
     max_time = f"00:{seconds // 3600:02d}:{seconds % 3600 // 60:02d}:{seconds % 60:02d}"  # Lightning's DD:HH:MM:SS
@@ -75,10 +82,16 @@ def train(config: Path, run_dir: Path, minutes: float, threads: int, quick: bool
                f"--trainer.default_root_dir={run_dir}", "--model.init_args.max_generator_steps=null", *budget,
                "--trainer.logger=false", "--trainer.enable_progress_bar=false", "--trainer.enable_model_summary=false"]
     if quick:
-        command += ["--trainer.limit_val_batches=1", "--data.init_args.val_patches=8"]
+        command += ["--trainer.limit_val_batches=1", "--data.init_args.val_patches=8", "--trainer.val_check_interval=3"]
     if curve:
         command += ["--trainer.callbacks+=benchmarks.translation_quality.ScoreCurve", f"--trainer.callbacks.every={curve}",
                     f"--trainer.callbacks.path={run_dir / 'curve.jsonl'}"]
+    if select:  # the preset's ModelCheckpoint is then this one: it keeps last.ckpt as well
+        command += ["--trainer.callbacks+=lightning.pytorch.callbacks.ModelCheckpoint",
+                    f"--trainer.callbacks.dirpath={run_dir / 'checkpoints'}", f"--trainer.callbacks.monitor={SELECT_BY}",
+                    "--trainer.callbacks.mode=min", "--trainer.callbacks.save_top_k=1",
+                    "--trainer.callbacks.filename=best", "--trainer.callbacks.save_last=true",
+                    "--trainer.callbacks.enable_version_counter=false"]
     command += list(extra)
     env = {**os.environ, "PYTHONWARNINGS": "ignore", "OMP_NUM_THREADS": str(threads)}
     start = time.perf_counter()
@@ -202,6 +215,8 @@ def main(argv: list[str] | None = None) -> str:
     parser.add_argument("--set", action="append", default=[], metavar="ARG",
                         help="one more train.py argument for every preset, as --set=--model.init_args.ema_decay=0.99 "
                              "(repeatable): ablations; write them to another --out")
+    parser.add_argument("--select", action="store_true",
+                        help=f"also score the checkpoint of the best validation {SELECT_BY} (paired presets): a second row")
     parser.add_argument("--curve", type=int, default=None, metavar="N",
                         help="also score the test patches every N generator steps (raw and EMA G): a table per preset")
     args = parser.parse_args(argv)
@@ -209,19 +224,22 @@ def main(argv: list[str] | None = None) -> str:
 
     def run(stem: str) -> str:
         config = ROOT / "configs" / f"{stem}.yaml"
+        select = args.select and "Unpaired" not in yaml.safe_load(config.read_text())["data"]["class_path"]
         with tempfile.TemporaryDirectory() as tmp:
-            seconds = train(config, Path(tmp), args.minutes, args.threads, args.quick, args.set, args.curve)
+            seconds = train(config, Path(tmp), args.minutes, args.threads, args.quick, args.set, args.curve, select)
             datamodule = test_data(config, args.quick)
-            model, trivial, steps = evaluate(Path(tmp) / "checkpoints" / "last.ckpt", datamodule, args.seed)
+            chosen = {stem: "last.ckpt", **({f"{stem} (best {SELECT_BY})": "best.ckpt"} if select else {})}
+            results = {name: evaluate(Path(tmp) / "checkpoints" / ckpt, datamodule, args.seed)
+                       for name, ckpt in chosen.items()}
             if args.curve:
                 curves[stem] = curve_table(stem, Path(tmp) / "curve.jsonl")
         truth = "true mapping" if getattr(datamodule, "true_mapping", None) else "target"
         base = "bicubic" if datamodule.input_shape[1:] != datamodule.sample_shape[1:] else "identity"
-        row = (f"| {stem} | {datamodule.task} | {steps} | {model['l1']:.4f} | {model['psnr']:.2f} | "
-               f"{model['ssim']:.4f} | {base}: {trivial['l1']:.4f} / {trivial['psnr']:.2f} / {trivial['ssim']:.4f} | "
-               f"{truth}, {len(datamodule.test_set)} | {seconds:.0f} |")
-        print(row, flush=True)
-        return row
+        rows = [f"| {name} | {datamodule.task} | {steps} | {model['l1']:.4f} | {model['psnr']:.2f} | "
+                f"{model['ssim']:.4f} | {base}: {trivial['l1']:.4f} / {trivial['psnr']:.2f} / {trivial['ssim']:.4f} | "
+                f"{truth}, {len(datamodule.test_set)} | {seconds:.0f} |" for name, (model, trivial, steps) in results.items()]
+        print("\n".join(rows), flush=True)
+        return "\n".join(rows)
 
     curves: dict[str, list[str]] = {}
     with ThreadPoolExecutor(args.jobs) as pool:  # rows keep the presets' order
@@ -244,6 +262,9 @@ def main(argv: list[str] | None = None) -> str:
         "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
         *rows,
     ])
+    if args.select:
+        markdown += (f"\n\n`(best {SELECT_BY})` rows: the same run's checkpoint of the lowest validation L1 "
+                     "(EMA generator where there is one; val photo, not the test one), scored on the test patches.")
     if args.set:
         markdown += "\n\nEvery preset ran with " + " ".join(f"`{a}`" for a in args.set) + "."
     if curves:
