@@ -26,7 +26,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 from torch.utils.data.distributed import DistributedSampler
 
-from datamodules.tensors import collate_batched
+from datamodules.tensors import BatchFetch, TensorDictDataset, collate_batched
 
 
 class EpochShuffleSampler(DistributedSampler):
@@ -197,7 +197,7 @@ class GANDataModule(L.LightningDataModule):
         else:
             extra, cls = {}, DataLoader
         return cls(
-            dataset,
+            BatchFetch(dataset) if isinstance(dataset, TensorDictDataset) else dataset,
             batch_size=batch_size,
             **extra,
             drop_last=drop_last,

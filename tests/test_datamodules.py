@@ -137,7 +137,7 @@ def test_tensor_loaders_fetch_whole_batches_equal_to_per_item_collation(digits: 
 
     for loader in (digits.train_dataloader(), digits.val_dataloader()):
         dataset, indices = loader.dataset, list(loader.batch_sampler)[:3]
-        assert hasattr(dataset, "__getitems__")
+        assert hasattr(dataset, "__getitems__") and not hasattr(digits.train_set, "__getitems__")
         for batch, index in zip(loader, indices):
             expected = default_collate([dataset[i] for i in index])
             assert batch.keys() == expected.keys() == {"image", "label"}
@@ -146,6 +146,8 @@ def test_tensor_loaders_fetch_whole_batches_equal_to_per_item_collation(digits: 
     toy.setup()
     batch = next(iter(toy.train_dataloader()))
     assert set(batch) == {"image"} and batch["image"].shape == (16, 2)
+    plain = next(iter(torch.utils.data.DataLoader(digits.train_set, batch_size=4)))  # a user's own loader
+    assert plain["image"].shape == (4, 1, 32, 32) and plain["label"].shape == (4,)
 
 
 # ---------------------------------------------------------------- image folder
