@@ -86,12 +86,16 @@ def train(config: Path, run_dir: Path, minutes: float, threads: int, quick: bool
     if curve:
         command += ["--trainer.callbacks+=benchmarks.translation_quality.ScoreCurve", f"--trainer.callbacks.every={curve}",
                     f"--trainer.callbacks.path={run_dir / 'curve.jsonl'}"]
-    if select:  # the preset's ModelCheckpoint is then this one: it keeps last.ckpt as well
-        command += ["--trainer.callbacks+=lightning.pytorch.callbacks.ModelCheckpoint",
-                    f"--trainer.callbacks.dirpath={run_dir / 'checkpoints'}", f"--trainer.callbacks.monitor={SELECT_BY}",
-                    "--trainer.callbacks.mode=min", "--trainer.callbacks.save_top_k=1",
-                    "--trainer.callbacks.filename=best", "--trainer.callbacks.save_last=true",
-                    "--trainer.callbacks.enable_version_counter=false"]
+    if select:
+        # A config that lists a ModelCheckpoint gets no default one from train.py, so both are listed: the
+        # default's twin (last.ckpt at every save) and the best-val one (its save_last would only copy the best)
+        checkpoints = run_dir / "checkpoints"
+        for extra_args in ([f"--trainer.callbacks.dirpath={checkpoints}", "--trainer.callbacks.save_last=true"],
+                           [f"--trainer.callbacks.dirpath={checkpoints}", f"--trainer.callbacks.monitor={SELECT_BY}",
+                            "--trainer.callbacks.mode=min", "--trainer.callbacks.save_top_k=1",
+                            "--trainer.callbacks.filename=best"]):
+            command += ["--trainer.callbacks+=lightning.pytorch.callbacks.ModelCheckpoint", *extra_args,
+                        "--trainer.callbacks.enable_version_counter=false"]
     command += list(extra)
     env = {**os.environ, "PYTHONWARNINGS": "ignore", "OMP_NUM_THREADS": str(threads)}
     start = time.perf_counter()
