@@ -32,8 +32,8 @@ class TensorDictDataset(Dataset):
 
 class BatchFetch(Dataset):
     """A :class:`TensorDictDataset` that a DataLoader reads a whole batch at a time (``__getitems__``:
-    one indexing op per tensor instead of a dict per item and a collate over them, 3.5 ms of a 25 ms toy
-    step at batch 512 on one CPU core). Its loader needs ``collate_fn=collate_batched``;
+    one indexing op per tensor instead of a dict per item and a collate over them, which at a toy
+    batch of 512 points is a noticeable part of a step on a CPU). Its loader needs ``collate_fn=collate_batched``;
     :class:`~datamodules.base.GANDataModule`'s loaders wrap their tensor datasets in it. The batches
     equal the per-item ones, and the plain dataset keeps working with any loader."""
 
