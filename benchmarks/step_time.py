@@ -91,7 +91,7 @@ def main(argv: list[str] | None = None) -> str:
              f": {args.steps} timed generator steps after {args.warmup}, {args.threads} torch thread(s), "
              f"{args.rounds} rounds.", "", "| variant | ms / G step (median) | ratio to the first |", "| --- | --- | --- |"]
     for variant in variants:
-        ratio = statistics.median(t / f for t, f in zip(times[variant], first))
+        ratio = statistics.median(t / f for t, f in zip(times[variant], first, strict=True))
         lines.append(f"| {variant or '(preset)'} | {statistics.median(times[variant]):.2f} | {ratio:.3f} |")
     table = "\n".join(lines)
     print(table)

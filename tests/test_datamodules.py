@@ -138,7 +138,7 @@ def test_tensor_loaders_fetch_whole_batches_equal_to_per_item_collation(digits: 
     for loader in (digits.train_dataloader(), digits.val_dataloader()):
         dataset, indices = loader.dataset, list(loader.batch_sampler)[:3]
         assert hasattr(dataset, "__getitems__") and not hasattr(digits.train_set, "__getitems__")
-        for batch, index in zip(loader, indices):
+        for batch, index in zip(loader, indices, strict=False):  # the first 3 batches
             expected = default_collate([dataset[i] for i in index])
             assert batch.keys() == expected.keys() == {"image", "label"}
             assert all(torch.equal(batch[k], expected[k]) and batch[k].dtype == expected[k].dtype for k in batch)
