@@ -60,6 +60,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from benchmarks._results import RESULTS, machine, write_section  # noqa: E402
+from datamodules import EmbeddedPairedDataModule  # noqa: E402
 from gan_modules import load_generator  # noqa: E402
 
 PRESETS = ("pix2pix_edges2photo", "srgan_sr4x", "inpaint_photos", "cyclegan_photo2transformed")
@@ -228,10 +229,10 @@ def main(argv: list[str] | None = None) -> str:
 
     def run(stem: str) -> str:
         config = ROOT / "configs" / f"{stem}.yaml"
-        select = args.select and "Unpaired" not in yaml.safe_load(config.read_text())["data"]["class_path"]
+        datamodule = test_data(config, args.quick)
+        select = args.select and isinstance(datamodule, EmbeddedPairedDataModule)  # logs val/l1; CycleGAN does not
         with tempfile.TemporaryDirectory() as tmp:
             seconds = train(config, Path(tmp), args.minutes, args.threads, args.quick, args.set, args.curve, select)
-            datamodule = test_data(config, args.quick)
             chosen = {stem: "last.ckpt", **({f"{stem} (best {SELECT_BY})": "best.ckpt"} if select else {})}
             results = {name: evaluate(Path(tmp) / "checkpoints" / ckpt, datamodule, args.seed)
                        for name, ckpt in chosen.items()}

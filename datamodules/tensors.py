@@ -29,7 +29,6 @@ class TensorDictDataset(Dataset):
         return item
 
 
-
 class BatchFetch(Dataset):
     """A :class:`TensorDictDataset` that a DataLoader reads a whole batch at a time (``__getitems__``:
     one indexing op per tensor instead of a dict per item and a collate over them, which at a toy
@@ -47,11 +46,7 @@ class BatchFetch(Dataset):
         return self.dataset[index]
 
     def __getitems__(self, indices: list[int]) -> dict[str, torch.Tensor]:
-        index = torch.as_tensor(indices, dtype=torch.long)
-        batch = {"image": self.dataset.images[index]}
-        if self.dataset.labels is not None:
-            batch["label"] = self.dataset.labels[index]
-        return batch
+        return self.dataset[torch.as_tensor(indices, dtype=torch.long)]  # a tensor index selects the batch
 
 
 def collate_batched(batch):
