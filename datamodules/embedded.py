@@ -1,4 +1,5 @@
-"""Image-to-image tasks built from the photos inside scikit-image: translation data with no download.
+"""Image-to-image tasks built from the photos inside scikit-image (and scikit-learn's two sample images):
+translation data with no download.
 
 Items are random square patches of the photos of ``datamodules.embedded_photos`` (fixed photo splits:
 see that module and docs/translation.md). An epoch of training is ``patches_per_epoch`` patches, each
@@ -26,6 +27,7 @@ Unpaired tasks (``EmbeddedUnpairedDataModule``), batches ``{"A", "B"}`` drawn in
 from __future__ import annotations
 
 import functools
+import math
 import os
 from collections.abc import Callable, Sequence
 from typing import Literal
@@ -65,12 +67,17 @@ class _PairedMaker:
     """Builds one paired item of ``task`` from a generator (a class, not a closure: workers pickle it)."""
 
     def __init__(self, task: str, photos: list[torch.Tensor], edges: list[torch.Tensor] | None, patch_size: int,
-                 mask_kind: str) -> None:
+                 mask_kind: str, dihedral: bool = False, hue_rotation: bool = False) -> None:
         self.task, self.photos, self.edges, self.patch_size, self.mask_kind = task, photos, edges, patch_size, mask_kind
+        self.dihedral, self.hue_rotation = dihedral, hue_rotation
 
     def __call__(self, generator: torch.Generator) -> dict[str, torch.Tensor]:
         cut = ep.random_patch(self.photos, self.patch_size, generator, self.edges)
+        if self.dihedral:
+            cut = ep.random_dihedral(cut, generator)
         target = cut[0].clone()
+        if self.hue_rotation and target.shape[0] == 3:  # before the input is made from it (gray2color, sr4x, ...)
+            target = ep.rotate_hue(target, 2 * math.pi * float(torch.rand((), generator=generator)))
         if self.task == "edges2photo":
             return {"input": cut[1].clone(), "target": target}
         if self.task == "gray2color":
@@ -166,6 +173,9 @@ class EmbeddedPairedDataModule(_EmbeddedBase):
         edge_sigma: Canny's smoothing in pixels of the (downscaled) photo.
         train_photos: the training photos to cut patches from, a subset of the train split's (see
             ``embedded_photos``; default all of them). Val and test photos cannot be named here.
+        dihedral: training pairs get the same random flip and quarter-turn on both sides (one of 8).
+        hue_rotation: training targets (and the inputs made from them) get their hue turned by a random
+            angle about the grey axis, brightness and saturation kept (``embedded_photos.rotate_hue``).
         patches_per_epoch: training patches per epoch (fresh ones every epoch).
         val_patches: patches of the val split and of the test split.
         batch_size: patches per batch and per process.
@@ -183,6 +193,8 @@ class EmbeddedPairedDataModule(_EmbeddedBase):
         edge_detector: Literal["canny", "sobel"] = "canny",
         edge_sigma: float = 2.0,
         train_photos: Sequence[str] | None = None,
+        dihedral: bool = False,
+        hue_rotation: bool = False,
         patches_per_epoch: int = 4096,
         val_patches: int = 256,
         batch_size: int = 16,
@@ -204,6 +216,7 @@ class EmbeddedPairedDataModule(_EmbeddedBase):
             raise ValueError(f"data.edge_detector must be 'canny' or 'sobel', got {edge_detector!r}")
         self.task, self.channels, self.mask_kind = task, channels, mask_kind
         self.edge_detector, self.edge_sigma = edge_detector, edge_sigma
+        self.dihedral, self.hue_rotation = dihedral, hue_rotation
         self.train_photos = None if train_photos is None else ep.photo_names("train", channels, train_photos,
                                                                               "data.train_photos")
 
@@ -226,7 +239,9 @@ class EmbeddedPairedDataModule(_EmbeddedBase):
         edges = None
         if self.task == "edges2photo":  # on the whole photo: a patch's edges do not depend on where it is cut
             edges = [ep.edge_map(img, self.edge_detector, self.edge_sigma) for img in images]
-        return _PairedMaker(self.task, images, edges, self.patch_size, self.mask_kind)
+        augment = split == "train"  # val and test patches stay as the photos are
+        return _PairedMaker(self.task, images, edges, self.patch_size, self.mask_kind,
+                            self.dihedral and augment, self.hue_rotation and augment)
 
     def predict_dataloader(self) -> DataLoader:
         return self._predict_loader("input")

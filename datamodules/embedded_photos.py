@@ -1,13 +1,15 @@
-"""The photos that ship inside scikit-image, their fixed splits, and the pure functions that make tasks.
+"""The photos that ship inside scikit-image and scikit-learn, their fixed splits, and the pure functions that
+make tasks.
 
-Everything here works offline: the files are part of the scikit-image wheel (0.26). Photos are
+Everything here works offline: the files are part of the scikit-image wheel (0.26) and, for ``china`` and
+``flower``, of the scikit-learn wheel (``sklearn.datasets.load_sample_image``). Photos are
 tensors ``float32 [C, H, W]`` in ``[-1, 1]``; a photo whose shorter side exceeds ``MAX_SIDE`` is
 downscaled to it, so one large photo does not dominate the patches.
 
 Splits are by photo, never by patch, so validation and test patches show scenes the generator never
 saw (see docs/translation.md):
 
-* colour: train ``astronaut, rocket, motorcycle, immunohistochemistry, hubble_deep_field``, val
+* colour: train ``astronaut, rocket, motorcycle, immunohistochemistry, hubble_deep_field, china, flower``, val
   ``coffee``, test ``chelsea``;
 * grayscale (``channels=1``): the luminance of the colour photos of the split, plus train ``camera,
   moon, page, text``, val ``clock``, test ``coins``;
@@ -17,6 +19,7 @@ saw (see docs/translation.md):
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import numpy as np
@@ -24,9 +27,10 @@ import torch
 from PIL import Image
 
 MAX_SIDE = 512
+SKLEARN_PHOTOS = ("china", "flower")  # scikit-learn's sample images; every other name is a skimage.data photo
 LUMA_WEIGHTS = (0.299, 0.587, 0.114)  # ITU-R 601
 COLOR_PHOTOS = {
-    "train": ("astronaut", "rocket", "motorcycle", "immunohistochemistry", "hubble_deep_field"),
+    "train": ("astronaut", "rocket", "motorcycle", "immunohistochemistry", "hubble_deep_field", "china", "flower"),
     "val": ("coffee",),
     "test": ("chelsea",),
 }
@@ -57,12 +61,18 @@ def load_photo(name: str, gray: bool = False) -> torch.Tensor:
     (antialiased) so that its shorter side is at most ``MAX_SIDE``.
 
     Args:
-        name: a photo of ``skimage.data`` (``"motorcycle"`` is the left view of ``stereo_motorcycle``).
+        name: a photo of ``skimage.data`` (``"motorcycle"`` is the left view of ``stereo_motorcycle``), or
+            ``"china"`` / ``"flower"``, scikit-learn's two sample images.
         gray: return the luminance (``luminance``) of a colour photo.
     """
     import skimage.data  # lazily: only the embedded datamodules need scikit-image
 
-    array = skimage.data.stereo_motorcycle()[0] if name == "motorcycle" else getattr(skimage.data, name)()
+    if name in SKLEARN_PHOTOS:
+        from sklearn.datasets import load_sample_image  # the two JPEGs inside the scikit-learn wheel
+
+        array = load_sample_image(f"{name}.jpg")
+    else:
+        array = skimage.data.stereo_motorcycle()[0] if name == "motorcycle" else getattr(skimage.data, name)()
     # NumPy and PIL, not torch, for whole photos: they run single-threaded, while torch splits these large
     # element-wise ops across threads, which on a few shared cores costs more than the arithmetic.
     img = Image.fromarray(array[..., :3] if array.ndim == 3 else array)
@@ -223,3 +233,22 @@ def random_patch(images: list[torch.Tensor], size: int, generator: torch.Generat
     left = int(torch.randint(w - size + 1, (), generator=generator))
     sources = [images[k]] + ([extra[k]] if extra is not None else [])
     return tuple(s[:, top:top + size, left:left + size] for s in sources)
+
+
+def random_dihedral(images: Sequence[torch.Tensor], generator: torch.Generator) -> tuple[torch.Tensor, ...]:
+    """The same random one of the 8 flips and quarter-turns of a square, applied to every ``[C, P, P]`` map."""
+    k, flip = (int(v) for v in torch.randint(0, 4, (2,), generator=generator))
+    return tuple((img.flip(-1) if flip % 2 else img).rot90(k, (-2, -1)) for img in images)
+
+
+def rotate_hue(img: torch.Tensor, angle: float) -> torch.Tensor:
+    """``[..., 3, H, W]`` in ``[-1, 1]`` with its colours turned by ``angle`` radians about the grey axis.
+
+    Rodrigues' rotation about ``(1, 1, 1) / sqrt(3)``: the mean of the three channels (brightness) and
+    the distance from grey (saturation) are kept, the hue turns; values pushed outside ``[-1, 1]`` are clipped.
+    """
+    axis = img.new_full((3,), 3 ** -0.5)
+    cross = img.new_tensor([[0.0, -1.0, 1.0], [1.0, 0.0, -1.0], [-1.0, 1.0, 0.0]]) * 3 ** -0.5
+    rotation = (math.cos(angle) * torch.eye(3, dtype=img.dtype) + math.sin(angle) * cross
+                + (1 - math.cos(angle)) * torch.outer(axis, axis))
+    return torch.einsum("oc,...chw->...ohw", rotation, img).clamp(-1.0, 1.0)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 from pathlib import Path
 
@@ -388,6 +389,68 @@ def test_embedded_photo_splits_are_disjoint() -> None:
         assert len(names) == len(set(names))
     rows = [set(range(512)[ep.TEXTURE_REGIONS[s][0]]) for s in ep.SPLITS]
     assert not rows[0] & rows[1] and ep.TEXTURE_REGIONS["val"][1].stop <= ep.TEXTURE_REGIONS["test"][1].start
+
+
+def test_scikit_learn_photos_load_as_photos() -> None:
+    """``china`` and ``flower`` are scikit-learn's sample JPEGs, read like the scikit-image photos."""
+    from sklearn.datasets import load_sample_image
+
+    for name in ep.SKLEARN_PHOTOS:
+        assert name in ep.COLOR_PHOTOS["train"]
+        photo = ep.load_photo(name)
+        expected = torch.from_numpy(load_sample_image(f"{name}.jpg").astype("float32") / 127.5 - 1).permute(2, 0, 1)
+        assert photo.shape == (3, 427, 640) and torch.allclose(photo, expected, atol=1e-6)
+        gray = ep.load_photo(name, gray=True)
+        assert gray.shape == (1, 427, 640) and torch.allclose(gray, ep.luminance(photo), atol=1e-5)
+
+
+def test_rotate_hue_turns_colours_about_the_grey_axis() -> None:
+    colours = (torch.rand(3, 5, 5, generator=torch.Generator().manual_seed(0)) * 2 - 1) * 0.5  # no clipping
+    assert torch.allclose(ep.rotate_hue(colours, 0.0), colours, atol=1e-6)
+    # a third of a turn sends R to G, G to B and B to R: output channel c is input channel c - 1
+    assert torch.allclose(ep.rotate_hue(colours, 2 * math.pi / 3), colours[[2, 0, 1]], atol=1e-6)
+    turned = ep.rotate_hue(colours, 1.0)
+    assert torch.allclose(turned.mean(0), colours.mean(0), atol=1e-6)  # brightness kept
+    assert torch.allclose((turned - turned.mean(0)).norm(dim=0), (colours - colours.mean(0)).norm(dim=0), atol=1e-5)
+    assert not torch.allclose(turned, colours, atol=1e-2)
+    assert ep.rotate_hue(torch.ones(3, 2, 2), 1.0).max() <= 1.0  # white stays white (grey axis)
+
+
+def test_embedded_augmentation_moves_both_sides_alike() -> None:
+    """``dihedral`` gives input and target the same flip/turn (the input edges still sit on the target's
+    window of the photo); ``hue_rotation`` changes the target's hue only; val patches are never augmented."""
+    kwargs = dict(task="edges2photo", patch_size=16, patches_per_epoch=24, val_patches=2, batch_size=4,
+                  train_photos=["hubble_deep_field"])
+    dm = EmbeddedPairedDataModule(**kwargs, dihedral=True)
+    dm.setup()
+    photo = ep.load_photo("hubble_deep_field")
+    edges = ep.edge_map(photo)
+    transforms = [(k, f) for k in range(4) for f in (False, True)]
+    seen = set()
+    for item in _train_items(dm):
+        found = False
+        for k, f in transforms:  # undo each candidate transform; the right one gives a window of the photo
+            target = item["target"].rot90(-k, (-2, -1))
+            target = target.flip(-1) if f else target
+            corners = (photo[:, :-15, :-15] == target[:, :1, :1]).all(0).nonzero().tolist()
+            for r, c in corners:
+                if torch.equal(photo[:, r:r + 16, c:c + 16], target):
+                    edge = item["input"].rot90(-k, (-2, -1))
+                    assert torch.equal(edges[:, r:r + 16, c:c + 16], edge.flip(-1) if f else edge)
+                    found = True
+                    seen.add((k, f))
+        assert found
+    assert len(seen) > 2  # several transforms drawn, not only the identity
+
+    plain = EmbeddedPairedDataModule(**kwargs)
+    hue = EmbeddedPairedDataModule(**kwargs, hue_rotation=True)
+    plain.setup()
+    hue.setup()
+    a, b = _train_items(plain)[0], _train_items(hue)[0]
+    assert torch.equal(a["input"], b["input"]) and not torch.allclose(a["target"], b["target"], atol=1e-3)
+    assert torch.allclose(a["target"].mean(0), b["target"].mean(0), atol=0.05)  # brightness kept (up to clipping)
+    assert torch.equal(plain.val_set[0]["target"], hue.val_set[0]["target"])
+    assert torch.equal(plain.val_set[0]["target"], dm.val_set[0]["target"])
 
 
 def test_embedded_train_photos_subset() -> None:
