@@ -171,8 +171,9 @@ class EmbeddedPairedDataModule(_EmbeddedBase):
         mask_kind: ``inpaint`` holes: ``"box"`` (a rectangle, sides P/4..P/2) or ``"free_form"`` (strokes).
         edge_detector: ``edges2photo`` edges: ``"canny"`` (binary) or ``"sobel"`` (graded).
         edge_sigma: Canny's smoothing in pixels of the (downscaled) photo.
-        train_photos: the training photos to cut patches from, a subset of the train split's (see
-            ``embedded_photos``; default all of them). Val and test photos cannot be named here.
+        train_photos: the training photos to cut patches from, names of the train split's colour or gray
+            photos (see ``embedded_photos``; a gray one in a colour task is used as R = G = B; default all
+            the colour ones, plus the gray ones when ``channels=1``). Val and test photos cannot be named here.
         dihedral: training pairs get the same random flip and quarter-turn on both sides (one of 8).
         hue_rotation: training targets (and the inputs made from them) get their hue turned by a random
             angle about the grey axis, brightness and saturation kept (``embedded_photos.rotate_hue``).

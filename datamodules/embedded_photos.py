@@ -95,12 +95,13 @@ def luminance(img: torch.Tensor) -> torch.Tensor:
 def photo_names(split: str, channels: int, names: Sequence[str] | None = None,
                 label: str = "names") -> tuple[str, ...]:
     """The names of a split's photos (the colour ones for ``channels=3``, plus the gray ones for 1), or
-    ``names`` checked to be a non-empty subset of them: a val or test photo asked for in training raises
-    ``ValueError`` naming ``label``."""
+    ``names`` checked to be a non-empty subset of the split's colour and gray photos (a gray one in a colour
+    set is used as R = G = B): a photo of another split, e.g. a val or test photo asked for in training,
+    raises ``ValueError`` naming ``label``."""
     _check_split(split)
-    allowed = COLOR_PHOTOS[split] + (GRAY_PHOTOS[split] if channels == 1 else ())
     if names is None:
-        return allowed
+        return COLOR_PHOTOS[split] + (GRAY_PHOTOS[split] if channels == 1 else ())
+    allowed = COLOR_PHOTOS[split] + GRAY_PHOTOS[split]  # named gray photos join a colour set as R = G = B
     if not names or any(name not in allowed for name in names):
         raise ValueError(f"{label} must be a non-empty subset of the {split} photos {', '.join(allowed)}, "
                          f"got {list(names)}")
@@ -108,9 +109,10 @@ def photo_names(split: str, channels: int, names: Sequence[str] | None = None,
 
 
 def photos(split: str, channels: int, names: Sequence[str] | None = None) -> list[torch.Tensor]:
-    """The photos of a split: colour ones for ``channels=3``; their luminance plus the gray ones for 1.
-    ``names`` keeps a subset of them, in its order (see ``photo_names``)."""
-    return [load_photo(name, channels == 1) for name in photo_names(split, channels, names)]
+    """The photos of a split, ``[channels, H, W]`` each: colour ones for ``channels=3``; their luminance plus
+    the gray ones for 1. ``names`` picks photos of the split, in its order (see ``photo_names``)."""
+    return [load_photo(name, channels == 1).expand(channels, -1, -1).contiguous()
+            for name in photo_names(split, channels, names)]
 
 
 def texture(name: str, split: str) -> torch.Tensor:

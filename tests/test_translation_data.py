@@ -466,9 +466,23 @@ def test_embedded_train_photos_subset() -> None:
     full = EmbeddedPairedDataModule("gray2color", patch_size=16, patches_per_epoch=32, val_patches=2, batch_size=4)
     full.setup()
     assert torch.equal(dm.val_set[0]["target"], full.val_set[0]["target"])
-    for bad in (["chelsea"], ["coffee"], [], ["astronaut", "nope"]):  # test, val, empty, unknown
+    for bad in (["chelsea"], ["coffee"], ["coins"], ["clock"], [], ["astronaut", "nope"]):  # test, val, empty, unknown
         with pytest.raises(ValueError, match="data.train_photos"):
             EmbeddedPairedDataModule("edges2photo", train_photos=bad)
+
+
+def test_embedded_gray_train_photo_in_colour_task() -> None:
+    """A gray train photo named in a colour task's ``train_photos`` is used with R = G = B."""
+    dm = EmbeddedPairedDataModule("edges2photo", patch_size=16, patches_per_epoch=8, val_patches=2, batch_size=4,
+                                  train_photos=["camera"])
+    dm.setup()
+    camera = ep.load_photo("camera")
+    for item in _train_items(dm):
+        target = item["target"]
+        assert target.shape == (3, 16, 16) and torch.equal(target[0], target[1]) and torch.equal(target[0], target[2])
+        corners = (camera[0, :-15, :-15] == target[0, 0, 0]).nonzero().tolist()
+        assert any(torch.equal(camera[0, r:r + 16, c:c + 16], target[0]) for r, c in corners)
+    assert ep.photo_names("train", 3) == ep.COLOR_PHOTOS["train"]  # not in the colour default
 
 
 def test_embedded_unpaired_true_mapping() -> None:
