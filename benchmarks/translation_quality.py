@@ -15,6 +15,9 @@ What is measured:
     * ``cyclegan_photo2transformed``: the A->B output against the TRUE colour mapping applied to A
       (the datamodule's ``true_mapping``), which CycleGAN never sees; the baseline is A unchanged.
 
+    ``--val`` adds a row per checkpoint scored the same way on the val photo's patches (the photo ``val/l1``
+    is logged on), to check a choice made while looking at the test photo on another held-out photo.
+
     ``--select`` adds, for the paired presets, a second row from the same run: the checkpoint with the
     lowest validation L1 (``val/l1``, logged at every validation on the val photo, which is neither a
     training nor the test photo), the usual model selection for a run whose test scores swing.
@@ -31,6 +34,8 @@ Usage::
     # an ablation with a learning curve, kept out of docs/results.md:
     python benchmarks/translation_quality.py --only srgan_sr4x --curve 100 --out runs/ablation.md \
         --set=--model.init_args.adversarial_weight=0.001
+    # the same checkpoints scored on the val photo too (rows marked [val photo]):
+    python benchmarks/translation_quality.py --only pix2pix_edges2photo --val --out runs/val.md
 
 The table goes to stdout and, except with ``--quick``, into the ``translation_quality`` section of
 ``docs/results.md`` (``--out`` names another file, and makes ``--quick`` write too).
@@ -108,7 +113,7 @@ def train(config: Path, run_dir: Path, minutes: float, threads: int, quick: bool
 
 
 def test_data(config: Path, quick: bool):
-    """The preset's datamodule, set up for its held-out test patches."""
+    """The preset's datamodule, set up for its held-out test patches (and its val patches)."""
     data = yaml.safe_load(config.read_text())["data"]
     module, _, name = data["class_path"].rpartition(".")
     init_args = dict(data.get("init_args", {}))
@@ -116,6 +121,7 @@ def test_data(config: Path, quick: bool):
         init_args["val_patches"] = 16
     datamodule = getattr(importlib.import_module(module), name)(**init_args)
     datamodule.setup("test")
+    datamodule.setup("fit")  # the val photo's patches, for --val
     return datamodule
 
 
@@ -137,13 +143,16 @@ def baseline(batch: dict[str, torch.Tensor], target_shape: torch.Size) -> torch.
     return x
 
 
-def translate_test_set(datamodule, translate, seed: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """(outputs, trivial translations, truths) of the test patches; ``translate(batch)`` gives the outputs."""
+def translate_test_set(datamodule, translate, seed: int,
+                       split: str = "test") -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(outputs, trivial translations, truths) of the test (or ``split="val"``) patches; ``translate(batch)``
+    gives the outputs."""
     mapping = getattr(datamodule, "true_mapping", None)
     outputs, trivial, truths = [], [], []
+    loader = datamodule.val_dataloader() if split == "val" else datamodule.test_dataloader()
     with torch.no_grad(), torch.random.fork_rng():
         torch.manual_seed(seed)  # pix2pix's dropout noise
-        for batch in datamodule.test_dataloader():
+        for batch in loader:
             truth = mapping(batch["A"]) if "A" in batch else batch["target"]
             outputs.append(translate(batch).cpu())
             trivial.append(baseline(batch, truth.shape))
@@ -151,8 +160,8 @@ def translate_test_set(datamodule, translate, seed: int) -> tuple[torch.Tensor, 
     return torch.cat(outputs), torch.cat(trivial), torch.cat(truths)
 
 
-def evaluate(ckpt: Path, datamodule, seed: int) -> tuple[dict[str, float], dict[str, float], int]:
-    """(model scores, baseline scores, generator steps) on the test patches."""
+def evaluate(ckpt: Path, datamodule, seed: int, split: str = "test") -> tuple[dict[str, float], dict[str, float], int]:
+    """(model scores, baseline scores, generator steps) on the test (or val) patches."""
     generator = load_generator(ckpt)
     steps = int(torch.load(ckpt, map_location="cpu", weights_only=True)["gan"]["generator_steps"])
 
@@ -161,7 +170,7 @@ def evaluate(ckpt: Path, datamodule, seed: int) -> tuple[dict[str, float], dict[
             return generator(batch["A"])
         return generator(batch["input"], batch["mask"]) if "mask" in batch else generator(batch["input"])
 
-    outputs, trivial, truth = translate_test_set(datamodule, translate, seed)
+    outputs, trivial, truth = translate_test_set(datamodule, translate, seed, split)
     return scores(outputs, truth), scores(trivial, truth), steps
 
 
@@ -222,6 +231,8 @@ def main(argv: list[str] | None = None) -> str:
                              "(repeatable): ablations; write them to another --out")
     parser.add_argument("--select", action="store_true",
                         help=f"also score the checkpoint of the best validation {SELECT_BY} (paired presets): a second row")
+    parser.add_argument("--val", action="store_true",
+                        help="also score each checkpoint on the val photo's patches (a row each, marked 'val photo')")
     parser.add_argument("--curve", type=int, default=None, metavar="N",
                         help="also score the test patches every N generator steps (raw and EMA G): a table per preset")
     args = parser.parse_args(argv)
@@ -234,8 +245,10 @@ def main(argv: list[str] | None = None) -> str:
         with tempfile.TemporaryDirectory() as tmp:
             seconds = train(config, Path(tmp), args.minutes, args.threads, args.quick, args.set, args.curve, select)
             chosen = {stem: "last.ckpt", **({f"{stem} (best {SELECT_BY})": "best.ckpt"} if select else {})}
-            results = {name: evaluate(Path(tmp) / "checkpoints" / ckpt, datamodule, args.seed)
-                       for name, ckpt in chosen.items()}
+            splits = ("test", "val") if args.val else ("test",)
+            results = {name + ("" if split == "test" else " [val photo]"):
+                       evaluate(Path(tmp) / "checkpoints" / ckpt, datamodule, args.seed, split)
+                       for name, ckpt in chosen.items() for split in splits}
             if args.curve:
                 curves[stem] = curve_table(stem, Path(tmp) / "curve.jsonl")
         truth = "true mapping" if getattr(datamodule, "true_mapping", None) else "target"
@@ -270,6 +283,10 @@ def main(argv: list[str] | None = None) -> str:
     if args.select:
         markdown += (f"\n\n`(best {SELECT_BY})` rows: the same run's checkpoint of the lowest validation L1 "
                      "(EMA generator where there is one; val photo, not the test one), scored on the test patches.")
+    if args.val:
+        markdown += ("\n\n`[val photo]` rows: the same checkpoint scored on the val photo's patches (the photo that "
+                     "`val/l1` is logged on; baseline as for the test patches), a check that a choice made while "
+                     "looking at the test photo holds on another held-out photo.")
     if args.set:
         markdown += "\n\nEvery preset ran with " + " ".join(f"`{a}`" for a in args.set) + "."
     if curves:

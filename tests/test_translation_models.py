@@ -542,5 +542,9 @@ def test_score_curve_matches_the_final_scores(tmp_path) -> None:
         assert records[-1][name] == tq.scores(out, truth)
         assert out.shape == truth.shape == (6, 3, 16, 16)
     assert tq.scores(trivial, truth)["psnr"] > 0  # bicubic of the 4 px input
+    # split="val" (--val) reads the val loader: the datamodule's val items, not the test ones
+    val_out, _, val_truth = tq.translate_test_set(data, lambda b: model.translate(b, model.generator), 0, split="val")
+    assert torch.equal(val_truth, torch.stack([item["target"] for item in data.val_dataloader().dataset]))
+    assert len(val_truth) != len(truth) and val_out.shape == val_truth.shape
     rows = tq.curve_table("srgan", path)
     assert len(rows) == 2 and rows[0].startswith("| srgan | 2 | ") and rows[0].count("/") == 4
