@@ -112,8 +112,8 @@ def train(config: Path, run_dir: Path, minutes: float, threads: int, quick: bool
     return seconds
 
 
-def test_data(config: Path, quick: bool):
-    """The preset's datamodule, set up for its held-out test patches (and its val patches)."""
+def test_data(config: Path, quick: bool, val: bool = False):
+    """The preset's datamodule, set up for its held-out test patches (and, with ``val``, its val patches)."""
     data = yaml.safe_load(config.read_text())["data"]
     module, _, name = data["class_path"].rpartition(".")
     init_args = dict(data.get("init_args", {}))
@@ -121,7 +121,8 @@ def test_data(config: Path, quick: bool):
         init_args["val_patches"] = 16
     datamodule = getattr(importlib.import_module(module), name)(**init_args)
     datamodule.setup("test")
-    datamodule.setup("fit")  # the val photo's patches, for --val
+    if val:
+        datamodule.setup("fit")  # the val photo's patches (it builds the training set too, lazily drawn)
     return datamodule
 
 
@@ -240,7 +241,7 @@ def main(argv: list[str] | None = None) -> str:
 
     def run(stem: str) -> str:
         config = ROOT / "configs" / f"{stem}.yaml"
-        datamodule = test_data(config, args.quick)
+        datamodule = test_data(config, args.quick, args.val)
         select = args.select and isinstance(datamodule, EmbeddedPairedDataModule)  # logs val/l1; CycleGAN does not
         with tempfile.TemporaryDirectory() as tmp:
             seconds = train(config, Path(tmp), args.minutes, args.threads, args.quick, args.set, args.curve, select)

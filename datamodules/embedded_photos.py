@@ -156,6 +156,13 @@ def downsample(img: torch.Tensor, factor: int) -> torch.Tensor:
     return img.reshape(*lead, h // factor, factor, w // factor, factor).mean((-3, -1))
 
 
+def mix_colors(img: torch.Tensor, matrix: torch.Tensor) -> torch.Tensor:
+    """A 3x3 colour matrix on every pixel of ``[..., 3, H, W]``: output channel o is ``sum_c matrix[o, c] * img[c]``."""
+    if img.shape[-3] != 3:
+        raise ValueError(f"colour transform needs 3 channels, got shape {tuple(img.shape)}")
+    return torch.einsum("oc,...chw->...ohw", matrix.to(img), img)
+
+
 def color_transform(img: torch.Tensor, kind: str = "mix") -> torch.Tensor:
     """The true A -> B mapping of the ``photo2transformed`` task: a fixed 3x3 colour matrix on every pixel.
 
@@ -168,10 +175,7 @@ def color_transform(img: torch.Tensor, kind: str = "mix") -> torch.Tensor:
     """
     if kind not in COLOR_MATRICES:
         raise ValueError(f"colour transform must be one of {', '.join(COLOR_MATRICES)}, got {kind!r}")
-    if img.shape[-3] != 3:
-        raise ValueError(f"colour transform needs 3 channels, got shape {tuple(img.shape)}")
-    matrix = img.new_tensor(COLOR_MATRICES[kind])
-    return torch.einsum("oc,...chw->...ohw", matrix, img)
+    return mix_colors(img, torch.tensor(COLOR_MATRICES[kind]))
 
 
 def box_mask(size: int, generator: torch.Generator) -> torch.Tensor:
@@ -249,8 +253,8 @@ def rotate_hue(img: torch.Tensor, angle: float) -> torch.Tensor:
     Rodrigues' rotation about ``(1, 1, 1) / sqrt(3)``: the mean of the three channels (brightness) and
     the distance from grey (saturation) are kept, the hue turns; values pushed outside ``[-1, 1]`` are clipped.
     """
-    axis = img.new_full((3,), 3 ** -0.5)
-    cross = img.new_tensor([[0.0, -1.0, 1.0], [1.0, 0.0, -1.0], [-1.0, 1.0, 0.0]]) * 3 ** -0.5
-    rotation = (math.cos(angle) * torch.eye(3, dtype=img.dtype) + math.sin(angle) * cross
+    axis = torch.full((3,), 3 ** -0.5, dtype=torch.float64)
+    cross = torch.tensor([[0.0, -1.0, 1.0], [1.0, 0.0, -1.0], [-1.0, 1.0, 0.0]], dtype=torch.float64) * 3 ** -0.5
+    rotation = (math.cos(angle) * torch.eye(3, dtype=torch.float64) + math.sin(angle) * cross
                 + (1 - math.cos(angle)) * torch.outer(axis, axis))
-    return torch.einsum("oc,...chw->...ohw", rotation, img).clamp(-1.0, 1.0)
+    return mix_colors(img, rotation).clamp(-1.0, 1.0)
