@@ -243,8 +243,8 @@ def random_patch(images: list[torch.Tensor], size: int, generator: torch.Generat
 
 def random_dihedral(images: Sequence[torch.Tensor], generator: torch.Generator) -> tuple[torch.Tensor, ...]:
     """The same random one of the 8 flips and quarter-turns of a square, applied to every ``[C, P, P]`` map."""
-    k, flip = (int(v) for v in torch.randint(0, 4, (2,), generator=generator))
-    return tuple((img.flip(-1) if flip % 2 else img).rot90(k, (-2, -1)) for img in images)
+    k, flip = divmod(int(torch.randint(8, (), generator=generator)), 2)  # k quarter-turns, after a mirror or not
+    return tuple((img.flip(-1) if flip else img).rot90(k, (-2, -1)) for img in images)
 
 
 def rotate_hue(img: torch.Tensor, angle: float) -> torch.Tensor:
