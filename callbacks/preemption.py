@@ -8,7 +8,7 @@ SLURM handler writes ``hpc_ckpt_*.ckpt`` from inside the signal handler, in the 
 
 This callback only records the signal in its handler. At the end of the current batch, every rank
 agrees (one all-reduce of a flag, so all ranks stop at the same batch), the checkpoint is written to
-``<ModelCheckpoint dirpath>/last.ckpt`` (so ``--ckpt_path last`` continues from it exactly, mid-epoch
+``<checkpoint folder>/last.ckpt`` (so ``--ckpt_path last`` continues from it exactly, mid-epoch
 included), optionally the SLURM job is requeued, and the process exits with status 0 through
 Lightning's ``SIGTERMException``, so no epoch-end hook overwrites the checkpoint afterwards.
 """
@@ -86,8 +86,18 @@ class Preemption(L.Callback):
             log.warning(f"preempted: saved {self.saved_path}; resume with --ckpt_path last")
 
     def checkpoint_path(self, trainer: L.Trainer) -> Path:
-        """``<ModelCheckpoint dirpath>/<filename>``; the ModelCheckpoint is told that this is its last
-        checkpoint, so the resumed run overwrites it instead of writing ``last-v1.ckpt`` beside it."""
+        """``<checkpoint folder>/<filename>``: the run's ``RunCheckpoint`` folder (or a ModelCheckpoint's).
+
+        The checkpoint callback is told that this is its last checkpoint, so the resumed run overwrites
+        it instead of writing ``last-v1.ckpt`` beside it."""
+        from callbacks.checkpoints import find_run_checkpoint
+
+        run_checkpoint = find_run_checkpoint(trainer)
+        if run_checkpoint is not None:
+            path = run_checkpoint.folder(trainer) / self.filename
+            if path.name == run_checkpoint.last_path(trainer).name:
+                run_checkpoint.last_model_path = str(path)
+            return path
         for callback in trainer.callbacks:
             if isinstance(callback, ModelCheckpoint) and callback.dirpath:
                 path = Path(callback.dirpath) / self.filename
