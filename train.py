@@ -39,9 +39,18 @@ from jsonargparse import Namespace
 from lightning.pytorch.cli import LightningCLI
 
 import callbacks  # noqa: F401  (registers the callback classes for short names in YAML)
-from callbacks.checkpoints import RunCheckpoint, find_run_checkpoint
-from callbacks.run_folder import (RunFolderError, RunLock, clear_run, config_changes, hparam_changes,
-                                  process_rank, read_checkpoint, recorded_config, run_contents)
+from callbacks.checkpoints import find_run_checkpoint
+from callbacks.run_folder import (
+    RunFolderError,
+    RunLock,
+    clear_run,
+    config_changes,
+    hparam_changes,
+    process_rank,
+    read_checkpoint,
+    recorded_config,
+    run_contents,
+)
 from datamodules.base import GANDataModule
 from gan_modules.base import GANModule
 

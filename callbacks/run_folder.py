@@ -100,11 +100,13 @@ class RunLock:
             try:
                 fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
             except FileExistsError:
+                fd = None
+            if fd is None:
                 owner = self.owner()
                 pid = owner.get("pid")
                 # dead, or this very process (an earlier run in it that ended without releasing)
                 if owner.get("host") == me["host"] and isinstance(pid, int) and (pid == me["pid"] or not _pid_alive(pid)):
-                    warnings.append(f"'{self.path}' was left by process {owner['pid']} (started {owner.get('started')}), "
+                    warnings.append(f"'{self.path}' was left by process {pid} (started {owner.get('started')}), "
                                     "which no longer runs; taking it over")
                     self.path.unlink(missing_ok=True)
                     continue
@@ -112,7 +114,7 @@ class RunLock:
                     raise RunFolderError(f"'{self.path}' exists but cannot be read; if no run is using "
                                          f"'{self.path.parent}', delete the file and start again")
                 raise RunFolderError(
-                    f"another run is writing to '{self.path.parent}' (process {owner.get('pid')} on "
+                    f"another run is writing to '{self.path.parent}' (process {pid} on "
                     f"{owner.get('host')}, started {owner.get('started')}). Wait for it, or give this run its own "
                     f"folder with --trainer.default_root_dir; if that process is dead, delete '{self.path}'")
             with os.fdopen(fd, "w") as handle:

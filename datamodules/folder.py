@@ -10,6 +10,7 @@ import os
 import warnings
 from collections.abc import Sequence
 
+import numpy as np
 import torch
 from PIL import Image
 from torch.utils.data import Dataset
@@ -36,8 +37,25 @@ def _check_channels(channels: int) -> None:
         raise ValueError(f"data.channels must be 1 (grayscale) or 3 (RGB), got {channels}")
 
 
+# 16-bit greyscale PNG/TIFF modes (PIL opens 16-bit colour PNGs as 8-bit RGB itself)
+_WIDE_GRAY_MODES = {"I", "I;16", "I;16L", "I;16B", "I;16N"}
+
+
+def to_8bit(img: Image.Image) -> Image.Image:
+    """A 16-bit (or 32-bit integer) greyscale image scaled to 8 bits, ``round(v * 255 / 65535)``.
+
+    PIL's ``convert("L")`` clips such values at 255 instead, which turns almost every pixel white.
+    ``I`` images whose values all fit in 0..255 (an 8-bit file stored wide) are kept as they are.
+    """
+    values = np.asarray(img, dtype=np.float64)
+    peak = 255.0 if values.max(initial=0) <= 255 and img.mode == "I" else 65535.0
+    return Image.fromarray(np.clip(np.rint(values * (255.0 / peak)), 0, 255).astype(np.uint8), mode="L")
+
+
 def open_image(path: str, channels: int, strict_channels: bool = False) -> Image.Image:
     """Fully decode ``path`` and convert it to ``"L"`` (1 channel) or ``"RGB"`` (3 channels).
+
+    16-bit greyscale files are scaled to 8 bits (:func:`to_8bit`), not clipped.
 
     Raises:
         BadImageError: the file is missing, truncated or not an image.
@@ -52,6 +70,8 @@ def open_image(path: str, channels: int, strict_channels: bool = False) -> Image
                     f"image '{path}' has mode {img.mode} ({file_channels} channel(s)) but data.channels is "
                     f"{channels}; set strict_channels: false to convert it"
                 )
+            if img.mode in _WIDE_GRAY_MODES:
+                img = to_8bit(img)
             # convert() drops alpha and maps grey <-> RGB, so tensors always have `channels` channels.
             return img.convert("L" if channels == 1 else "RGB")
     except ChannelMismatchError:
@@ -100,7 +120,12 @@ class ImageFileDataset(Dataset):
         return len(self.files)
 
     def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
-        item = {"image": load_image(self.files[index], self.image_size, self.channels, self.strict_channels)}
+        try:
+            image = load_image(self.files[index], self.image_size, self.channels, self.strict_channels)
+        except BadImageError as exc:
+            raise BadImageError(f"{exc}. Set data.skip_bad_images: true (ImageFolderDataModule) to check every file "
+                                "when the data is set up and leave the unreadable ones out") from exc
+        item = {"image": image}
         if self.labels is not None:
             item["label"] = torch.tensor(self.labels[index], dtype=torch.int64)
         return item

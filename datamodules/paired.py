@@ -151,12 +151,18 @@ def read_pair(pair: tuple[str, str | None], channels_a: int, channels_b: int) ->
     """``(A, B)`` as ``float32 [C, H, W]`` in ``0..255``; ``pair[1]`` None means one side-by-side file."""
     path_a, path_b = pair
     if path_b is not None:
-        return to_tensor(open_image(path_a, channels_a)), to_tensor(open_image(path_b, channels_b))
+        a, b = open_image(path_a, channels_a), open_image(path_b, channels_b)
+        if a.size != b.size:  # resizing would silently stretch one side against the other
+            raise ValueError(f"pair of different sizes: '{path_a}' is {a.width}x{a.height} and '{path_b}' is "
+                             f"{b.width}x{b.height} (width x height); a pair's two images must have the same size, "
+                             "so resize one of them")
+        return to_tensor(a), to_tensor(b)
     # RGB first, then each half to its own mode: L -> RGB -> L is lossless, so gray files stay exact.
     img = open_image(path_a, 3)
     half = img.width // 2
-    if half < 1:
-        raise ValueError(f"side-by-side image '{path_a}' is {img.width} pixel(s) wide; it needs A and B halves")
+    if half < 1 or img.width % 2:
+        raise ValueError(f"side-by-side image '{path_a}' is {img.width} pixel(s) wide; it needs A and B halves of "
+                         "equal width (an even width)")
     a, b = img.crop((0, 0, half, img.height)), img.crop((half, 0, 2 * half, img.height))
     return (to_tensor(a if channels_a == 3 else a.convert("L")),
             to_tensor(b if channels_b == 3 else b.convert("L")))

@@ -281,12 +281,23 @@ class GANModule(CheckpointStateMixin, L.LightningModule):
                 scheduler.step()
 
     def configure_optimizers(self) -> Any:
-        players = {"D": self.discriminator, "G": self.generator}
+        return self.build_optimizers({"D": self.discriminator.parameters(), "G": self.generator.parameters()})
+
+    def build_optimizers(self, players: dict[str, Any]) -> tuple[dict[str, Any], ...]:
+        """Optimizers (and schedulers) from the factories, one per player, D's first.
+
+        Args:
+            players: ``{"D": parameters, "G": parameters}``; frozen parameters are left out.
+        """
         configs, self._schedulers = [], {}
-        for player, net in players.items():
+        for player, parameters in players.items():
             factory = self._optimizer_factories[player]
-            params = [p for p in net.parameters() if p.requires_grad]
-            optimizer = factory(params) if factory else torch.optim.Adam(params, lr=2e-4, betas=(0.5, 0.999))
+            params = [p for p in parameters if p.requires_grad]
+            try:
+                optimizer = factory(params) if factory else torch.optim.Adam(params, lr=2e-4, betas=(0.5, 0.999))
+            except (ValueError, TypeError) as exc:  # torch says "Invalid learning rate: -0.1", not whose
+                option, whose = ("g_optimizer", "generator") if player == "G" else ("d_optimizer", "discriminator")
+                raise ValueError(f"model.init_args.{option} (the {whose}'s optimizer): {exc}") from exc
             config: dict[str, Any] = {"optimizer": optimizer}
             if self._scheduler_factories[player] is not None:
                 self._schedulers[player] = self._scheduler_factories[player](optimizer)

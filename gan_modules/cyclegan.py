@@ -267,17 +267,7 @@ class CycleGAN(TranslationModule):
         """One optimizer over both discriminators (first) and one over both generators, as the reference."""
         players = {"D": itertools.chain(self.discriminator.parameters(), self.discriminator_a.parameters()),
                    "G": itertools.chain(self.generator.parameters(), self.generator_ba.parameters())}
-        configs, self._schedulers = [], {}
-        for player, parameters in players.items():
-            factory = self._optimizer_factories[player]
-            params = [p for p in parameters if p.requires_grad]
-            optimizer = factory(params) if factory else torch.optim.Adam(params, lr=2e-4, betas=(0.5, 0.999))
-            config: dict[str, Any] = {"optimizer": optimizer}
-            if self._scheduler_factories[player] is not None:
-                self._schedulers[player] = self._scheduler_factories[player](optimizer)
-                config["lr_scheduler"] = {"scheduler": self._schedulers[player], "interval": self.scheduler_interval}
-            configs.append(config)
-        return tuple(configs)
+        return self.build_optimizers(players)
 
     # ------------------------------------------------------------------- grids, validation, checkpoints
 
