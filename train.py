@@ -114,7 +114,7 @@ class GANCLI(LightningCLI):
         if not sub:
             return
         config = self.config[sub]
-        if config.get("ckpt_path") == "last" and not config.trainer.get("fast_dev_run"):
+        if config.get("ckpt_path") == "last":
             path = Path(_run_root(config)) / "checkpoints" / "last.ckpt"
             if not path.is_file():
                 self.parser.error(f"--ckpt_path last: there is no '{path}' to resume (is --trainer.default_root_dir "
