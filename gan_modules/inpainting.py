@@ -17,8 +17,9 @@ is where the input is exactly 0 in every channel).
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
-from lightning.pytorch.cli import LRSchedulerCallable, OptimizerCallable
 from torch import Tensor, nn
 
 from gan_modules.losses import get_loss
@@ -67,33 +68,9 @@ class InpaintingGAN(TranslationModule):
         reconstruction_weight: float = 0.999,
         adversarial_weight: float = 0.001,
         reconstruction: str = "l2",
-        g_optimizer: OptimizerCallable | None = None,
-        d_optimizer: OptimizerCallable | None = None,
-        g_scheduler: LRSchedulerCallable | None = None,
-        d_scheduler: LRSchedulerCallable | None = None,
-        scheduler_interval: str = "step",
-        n_critic: int = 1,
-        reg_interval: int = 1,
-        ema_decay: float | None = None,
-        ema_half_life_kimg: float | None = None,
-        ema_rampup: float | None = None,
-        max_generator_steps: int | None = None,
-        gradient_clip_val: float | None = None,
-        gradient_clip_algorithm: str = "norm",
-        num_fixed_samples: int = 8,
-        sample_seed: int = 0,
-        compile: bool = False,
-        compile_backend: str = "inductor",
+        **kwargs: Any,
     ) -> None:
-        super().__init__(
-            generator, discriminator, g_optimizer=g_optimizer, d_optimizer=d_optimizer,
-            g_scheduler=g_scheduler, d_scheduler=d_scheduler, scheduler_interval=scheduler_interval,
-            n_critic=n_critic, reg_interval=reg_interval, ema_decay=ema_decay,
-            ema_half_life_kimg=ema_half_life_kimg, ema_rampup=ema_rampup,
-            max_generator_steps=max_generator_steps, gradient_clip_val=gradient_clip_val,
-            gradient_clip_algorithm=gradient_clip_algorithm, num_fixed_samples=num_fixed_samples,
-            sample_seed=sample_seed, compile=compile, compile_backend=compile_backend,
-        )
+        super().__init__(generator, discriminator, **kwargs)
         if reconstruction not in RECONSTRUCTIONS:
             raise ValueError(f"unknown reconstruction '{reconstruction}'; valid: {', '.join(RECONSTRUCTIONS)}")
         if reconstruction_weight < 0 or adversarial_weight < 0:
@@ -135,10 +112,6 @@ class InpaintingGAN(TranslationModule):
         real, mask = self.real_samples(batch), self.masks_of(batch)
         fake = self.generate_from(batch, self.generator)
         rec = masked_reconstruction(fake, real, mask.to(fake.dtype), self.reconstruction)
-        real_logits = None
-        if self.adversarial.needs_real_for_g:
-            with torch.no_grad():
-                real_logits = self.judge(real, batch)
-        adversarial = self.adversarial.g(self.judge(fake, batch), real_logits)
+        adversarial = self.adversarial.g_against(self.judge(fake, batch), lambda: self.judge(real, batch))
         return {"loss": self.reconstruction_weight * rec + self.adversarial_weight * adversarial,
                 "loss/G/rec": rec.detach(), "loss/G/adv": adversarial.detach()}

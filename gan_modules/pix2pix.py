@@ -9,9 +9,10 @@ non-saturating form for G), D's objective halved "to slow down the rate at which
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 import torch.nn.functional as F
-from lightning.pytorch.cli import LRSchedulerCallable, OptimizerCallable
 from torch import Tensor, nn
 
 from gan_modules.losses import get_loss
@@ -42,33 +43,9 @@ class Pix2Pix(TranslationModule):
         loss: str = "nonsaturating",
         l1_weight: float = 100.0,
         d_weight: float = 0.5,
-        g_optimizer: OptimizerCallable | None = None,
-        d_optimizer: OptimizerCallable | None = None,
-        g_scheduler: LRSchedulerCallable | None = None,
-        d_scheduler: LRSchedulerCallable | None = None,
-        scheduler_interval: str = "step",
-        n_critic: int = 1,
-        reg_interval: int = 1,
-        ema_decay: float | None = None,
-        ema_half_life_kimg: float | None = None,
-        ema_rampup: float | None = None,
-        max_generator_steps: int | None = None,
-        gradient_clip_val: float | None = None,
-        gradient_clip_algorithm: str = "norm",
-        num_fixed_samples: int = 8,
-        sample_seed: int = 0,
-        compile: bool = False,
-        compile_backend: str = "inductor",
+        **kwargs: Any,
     ) -> None:
-        super().__init__(
-            generator, discriminator, g_optimizer=g_optimizer, d_optimizer=d_optimizer,
-            g_scheduler=g_scheduler, d_scheduler=d_scheduler, scheduler_interval=scheduler_interval,
-            n_critic=n_critic, reg_interval=reg_interval, ema_decay=ema_decay,
-            ema_half_life_kimg=ema_half_life_kimg, ema_rampup=ema_rampup,
-            max_generator_steps=max_generator_steps, gradient_clip_val=gradient_clip_val,
-            gradient_clip_algorithm=gradient_clip_algorithm, num_fixed_samples=num_fixed_samples,
-            sample_seed=sample_seed, compile=compile, compile_backend=compile_backend,
-        )
+        super().__init__(generator, discriminator, **kwargs)
         if l1_weight < 0 or d_weight <= 0:
             raise ValueError(f"l1_weight must be >= 0 and d_weight > 0, got {l1_weight} and {d_weight}")
         self.adversarial = get_loss(loss)
@@ -87,10 +64,6 @@ class Pix2Pix(TranslationModule):
         # and with dropout as the noise, a fresh draw is what the paper's G step sees anyway.
         real = self.real_samples(batch)
         fake = self.generate_from(batch, self.generator)
-        real_logits = None
-        if self.adversarial.needs_real_for_g:
-            with torch.no_grad():
-                real_logits = self.judge(real, batch)
-        adversarial = self.adversarial.g(self.judge(fake, batch), real_logits)
+        adversarial = self.adversarial.g_against(self.judge(fake, batch), lambda: self.judge(real, batch))
         l1 = F.l1_loss(fake, real)
         return {"loss": adversarial + self.l1_weight * l1, "loss/G/adv": adversarial.detach(), "loss/G/l1": l1.detach()}

@@ -14,9 +14,10 @@ Batches: ``{"input": [N, C, H/s, W/s], "target": [N, C, H, W]}`` (the ``sr4x`` t
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 import torch.nn.functional as F
-from lightning.pytorch.cli import LRSchedulerCallable, OptimizerCallable
 from torch import Tensor, nn
 
 from gan_modules.losses import get_loss
@@ -55,33 +56,9 @@ class SRGAN(TranslationModule):
         vgg_weights_path: str | None = None,
         vgg_layer: str = "relu5_4",
         adversarial_warmup_steps: int = 0,
-        g_optimizer: OptimizerCallable | None = None,
-        d_optimizer: OptimizerCallable | None = None,
-        g_scheduler: LRSchedulerCallable | None = None,
-        d_scheduler: LRSchedulerCallable | None = None,
-        scheduler_interval: str = "step",
-        n_critic: int = 1,
-        reg_interval: int = 1,
-        ema_decay: float | None = None,
-        ema_half_life_kimg: float | None = None,
-        ema_rampup: float | None = None,
-        max_generator_steps: int | None = None,
-        gradient_clip_val: float | None = None,
-        gradient_clip_algorithm: str = "norm",
-        num_fixed_samples: int = 8,
-        sample_seed: int = 0,
-        compile: bool = False,
-        compile_backend: str = "inductor",
+        **kwargs: Any,
     ) -> None:
-        super().__init__(
-            generator, discriminator, g_optimizer=g_optimizer, d_optimizer=d_optimizer,
-            g_scheduler=g_scheduler, d_scheduler=d_scheduler, scheduler_interval=scheduler_interval,
-            n_critic=n_critic, reg_interval=reg_interval, ema_decay=ema_decay,
-            ema_half_life_kimg=ema_half_life_kimg, ema_rampup=ema_rampup,
-            max_generator_steps=max_generator_steps, gradient_clip_val=gradient_clip_val,
-            gradient_clip_algorithm=gradient_clip_algorithm, num_fixed_samples=num_fixed_samples,
-            sample_seed=sample_seed, compile=compile, compile_backend=compile_backend,
-        )
+        super().__init__(generator, discriminator, **kwargs)
         for name, value in (("pixel_weight", pixel_weight), ("adversarial_weight", adversarial_weight),
                             ("vgg_weight", vgg_weight), ("adversarial_warmup_steps", adversarial_warmup_steps)):
             if value < 0:
@@ -118,11 +95,7 @@ class SRGAN(TranslationModule):
             vgg = perceptual_loss(self.vgg, fake, real)
             loss = loss + self.vgg_weight * vgg
             out["loss/G/vgg"] = vgg.detach()
-        real_logits = None
-        if self.adversarial.needs_real_for_g:
-            with torch.no_grad():
-                real_logits = self.discriminator(real)
-        adversarial = self.adversarial.g(self.discriminator(fake), real_logits)
+        adversarial = self.adversarial.g_against(self.discriminator(fake), lambda: self.discriminator(real))
         out["loss/G/adv"] = adversarial.detach()
         out["loss"] = loss + self.adversarial_weight_at(self.generator_steps) * adversarial
         return out
