@@ -6,6 +6,8 @@ this is the dataset for smoke tests, CI and quick benchmarks on machines without
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 import torch.nn.functional as F
 
@@ -58,12 +60,9 @@ class DigitsDataModule(GANDataModule):
         self,
         image_size: int = 32,
         val_fraction: float = 0.2,
-        batch_size: int = 64,
-        num_workers: int = 0,
-        seed: int = 0,
-        predict_samples: int = 64,
+        **kwargs: Any,
     ) -> None:
-        super().__init__(batch_size=batch_size, num_workers=num_workers, seed=seed, predict_samples=predict_samples)
+        super().__init__(**kwargs)
         if image_size < 8:
             raise ValueError(f"image_size must be >= 8 (digits are 8x8), got {image_size}")
         if not 0.0 <= val_fraction < 1.0:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import warnings
 from collections.abc import Sequence
+from typing import Any
 
 import torch
 from PIL import Image
@@ -141,12 +142,9 @@ class ImageFolderDataModule(GANDataModule):
         skip_bad_images: bool = False,
         strict_channels: bool = False,
         extensions: list[str] | None = None,
-        batch_size: int = 64,
-        num_workers: int = 0,
-        seed: int = 0,
-        predict_samples: int = 64,
+        **kwargs: Any,
     ) -> None:
-        super().__init__(batch_size=batch_size, num_workers=num_workers, seed=seed, predict_samples=predict_samples)
+        super().__init__(**kwargs)
         _check_channels(channels)
         if image_size < 1:
             raise ValueError(f"data.image_size must be >= 1, got {image_size}")

@@ -21,7 +21,7 @@ import functools
 import os
 import warnings
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 import torch
 from PIL import Image
@@ -265,11 +265,10 @@ class PairedImageDataModule(GANDataModule):
         predict_split: str = "test",
         extensions: list[str] | None = None,
         batch_size: int = 1,
-        num_workers: int = 0,
-        seed: int = 0,
         predict_samples: int | None = None,
+        **kwargs: Any,
     ) -> None:
-        super().__init__(batch_size=batch_size, num_workers=num_workers, seed=seed, predict_samples=0)
+        super().__init__(batch_size=batch_size, predict_samples=0, **kwargs)
         if direction not in ("AtoB", "BtoA"):
             raise ValueError(f"data.direction must be 'AtoB' or 'BtoA', got {direction!r}")
         if layout not in ("auto", "aligned", "folders"):

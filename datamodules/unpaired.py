@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import functools
 import os
+from typing import Any
 
 import torch
 from torch.utils.data import DataLoader, Dataset
@@ -158,11 +159,10 @@ class UnpairedImageDataModule(GANDataModule):
         predict_split: str = "test",
         extensions: list[str] | None = None,
         batch_size: int = 1,
-        num_workers: int = 0,
-        seed: int = 0,
         predict_samples: int | None = None,
+        **kwargs: Any,
     ) -> None:
-        super().__init__(batch_size=batch_size, num_workers=num_workers, seed=seed, predict_samples=0)
+        super().__init__(batch_size=batch_size, predict_samples=0, **kwargs)
         check_sizes(load_size, crop_size)
         check_channels(channels_a=channels_a, channels_b=channels_b)
         self.root = os.path.expanduser(str(root))

@@ -129,6 +129,7 @@ class R3GAN(GAN):
         super().__init__(
             generator, discriminator, loss="rpgan", gp_weight=0.0, r1_gamma=gamma, r2_gamma=gamma, clip_value=None,
             g_optimizer=g_optimizer or adam, d_optimizer=d_optimizer or adam, g_scheduler=None, d_scheduler=None,
+            scheduler_interval="step",
             # A half-life (not None) makes the base keep an EMA generator; the schedule sets it every step.
             ema_decay=None, ema_half_life_kimg=ema_kimg, ema_rampup=None, **kwargs,
         )
