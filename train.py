@@ -18,6 +18,7 @@ plain CLI it:
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from jsonargparse import Namespace
 from lightning.pytorch.cli import LightningCLI
@@ -44,8 +45,19 @@ _CLASS_PATHS = {
 _GAN_DDP = {"ddp": "popen", "gan_ddp": "popen", "ddp_spawn": "spawn", "ddp_fork": "fork", "ddp_notebook": "fork"}
 
 
+# What every preset would otherwise repeat: a preset lists only what it changes.
+SEED_DEFAULT = 0
+TRAINER_DEFAULTS = {"max_epochs": -1, "logger": True}  # runs stop at max_generator_steps; TensorBoard logs
+
+
 class GANCLI(LightningCLI):
-    """LightningCLI with the data-to-model links and the one-folder-per-run defaults."""
+    """LightningCLI with the data-to-model links, the one-folder-per-run defaults and the common trainer
+    defaults (``seed_everything: 0``, ``trainer.max_epochs: -1``, ``trainer.logger: true``)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("seed_everything_default", SEED_DEFAULT)
+        kwargs.setdefault("trainer_defaults", dict(TRAINER_DEFAULTS))
+        super().__init__(*args, **kwargs)
 
     def add_arguments_to_parser(self, parser) -> None:  # noqa: ANN001 (jsonargparse's parser)
         # A link whose target the chosen network class lacks is dropped by jsonargparse, so unconditional
