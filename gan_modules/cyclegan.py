@@ -26,7 +26,6 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from gan_modules.losses import get_loss
 from gan_modules.nets.base import build_network
 from gan_modules.translation import TranslationModule, psnr
 
@@ -148,7 +147,7 @@ class CycleGAN(TranslationModule):
         pool_size: int = 50,
         **kwargs: Any,
     ) -> None:
-        super().__init__(generator, discriminator, **kwargs)
+        super().__init__(generator, discriminator, loss=loss, **kwargs)
         # The base class keeps the other arguments; modules are weights, not hyperparameters.
         self.save_hyperparameters(ignore=["generator", "discriminator", "generator_ba", "discriminator_a",
                                           "g_optimizer", "d_optimizer", "g_scheduler", "d_scheduler"])
@@ -164,7 +163,6 @@ class CycleGAN(TranslationModule):
         if discriminator_a is None:
             discriminator_a = mirrored(discriminator, self.sample_shape, self.input_shape, "discriminator_a")
         self.generator_ba, self.discriminator_a = generator_ba, discriminator_a
-        self.adversarial = get_loss(loss)
         self.cycle_weight, self.identity_weight, self.adversarial_weight = cycle_weight, identity_weight, adversarial_weight
         self.pool_a = ImagePool(pool_size, seed=self.sample_seed * 2 + 1)
         self.pool_b = ImagePool(pool_size, seed=self.sample_seed * 2 + 2)

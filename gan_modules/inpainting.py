@@ -19,10 +19,8 @@ from __future__ import annotations
 
 from typing import Any
 
-import torch
 from torch import Tensor, nn
 
-from gan_modules.losses import get_loss
 from gan_modules.nets.unet import composite
 from gan_modules.translation import TranslationModule
 
@@ -51,7 +49,6 @@ class InpaintingGAN(TranslationModule):
         generator: ``G(masked image, mask) -> image`` (``gan_modules.nets.InpaintingGenerator``).
         discriminator: logits for composited images (``PatchDiscriminator``; with
             ``conditional: true`` it also sees the masked input).
-        loss: adversarial loss name (``nonsaturating``: the paper's cross-entropy).
         reconstruction_weight: λ_rec (0.999 in the paper).
         adversarial_weight: λ_adv (0.001 in the paper).
         reconstruction: ``l2`` (the paper's) or ``l1`` on the hole.
@@ -64,7 +61,6 @@ class InpaintingGAN(TranslationModule):
         self,
         generator: nn.Module,
         discriminator: nn.Module,
-        loss: str = "nonsaturating",
         reconstruction_weight: float = 0.999,
         adversarial_weight: float = 0.001,
         reconstruction: str = "l2",
@@ -78,7 +74,6 @@ class InpaintingGAN(TranslationModule):
         if self.input_shape != self.sample_shape:
             raise ValueError(f"InpaintingGAN: the masked input {self.input_shape} must have the output's shape "
                              f"{self.sample_shape} (the known pixels are copied into the output)")
-        self.adversarial = get_loss(loss)
         self.reconstruction_weight, self.adversarial_weight = reconstruction_weight, adversarial_weight
         self.reconstruction = reconstruction
 
@@ -99,14 +94,6 @@ class InpaintingGAN(TranslationModule):
         """The generator's completion, composited: the input's pixels outside the hole, exactly."""
         inputs, mask = self.inputs_of(batch), self.masks_of(batch).to(self.inputs_of(batch).dtype)
         return composite(net(inputs, mask), inputs, mask)
-
-    def discriminator_loss(self, batch: dict[str, Tensor], reg_weight: float) -> dict[str, Tensor]:
-        real = self.real_samples(batch)
-        with torch.no_grad():
-            fake = self.generate_from(batch, self.generator)
-        real_logits, fake_logits = self.judge(real, batch), self.judge(fake, batch)
-        return {"loss": self.adversarial.d(real_logits, fake_logits),
-                "D/real": real_logits.detach().mean(), "D/fake": fake_logits.detach().mean()}
 
     def generator_loss(self, batch: dict[str, Tensor]) -> dict[str, Tensor]:
         real, mask = self.real_samples(batch), self.masks_of(batch)

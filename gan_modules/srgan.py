@@ -16,11 +16,9 @@ from __future__ import annotations
 
 from typing import Any
 
-import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from gan_modules.losses import get_loss
 from gan_modules.perceptual import VGGFeatures, perceptual_loss
 from gan_modules.translation import TranslationModule
 
@@ -33,7 +31,6 @@ class SRGAN(TranslationModule):
     Args:
         generator: ``low-res -> high-res`` (``gan_modules.nets.SRResNetGenerator``).
         discriminator: ``high-res -> logits`` (``gan_modules.nets.SRDiscriminator``).
-        loss: adversarial loss name (``nonsaturating``: the paper's).
         pixel_weight: weight of the pixel MSE (1; 0 for the VGG-only content loss of SRGAN-VGG54).
         adversarial_weight: weight of G's adversarial term (1e-3 in the paper).
         vgg_weight: weight of the VGG feature MSE (0 = off; the paper rescales VGG54 features by
@@ -49,7 +46,6 @@ class SRGAN(TranslationModule):
         self,
         generator: nn.Module,
         discriminator: nn.Module,
-        loss: str = "nonsaturating",
         pixel_weight: float = 1.0,
         adversarial_weight: float = 1e-3,
         vgg_weight: float = 0.0,
@@ -63,7 +59,6 @@ class SRGAN(TranslationModule):
                             ("vgg_weight", vgg_weight), ("adversarial_warmup_steps", adversarial_warmup_steps)):
             if value < 0:
                 raise ValueError(f"{name} must be >= 0, got {value}")
-        self.adversarial = get_loss(loss)
         self.pixel_weight, self.adversarial_weight, self.vgg_weight = pixel_weight, adversarial_weight, vgg_weight
         self.adversarial_warmup_steps = adversarial_warmup_steps
         self.vgg: VGGFeatures | None = None
@@ -76,14 +71,6 @@ class SRGAN(TranslationModule):
     def adversarial_weight_at(self, generator_steps: int) -> float:
         """The adversarial weight of a generator step: 0 during the warm-up, then ``adversarial_weight``."""
         return 0.0 if generator_steps < self.adversarial_warmup_steps else self.adversarial_weight
-
-    def discriminator_loss(self, batch: dict[str, Tensor], reg_weight: float) -> dict[str, Tensor]:
-        real = self.real_samples(batch)
-        with torch.no_grad():
-            fake = self.generate_from(batch, self.generator)
-        real_logits, fake_logits = self.discriminator(real), self.discriminator(fake)
-        return {"loss": self.adversarial.d(real_logits, fake_logits),
-                "D/real": real_logits.detach().mean(), "D/fake": fake_logits.detach().mean()}
 
     def generator_loss(self, batch: dict[str, Tensor]) -> dict[str, Tensor]:
         real = self.real_samples(batch)

@@ -35,6 +35,7 @@ from torch.utils.data import DataLoader
 from torchmetrics.functional.image import peak_signal_noise_ratio
 
 from gan_modules.base import GANModule
+from gan_modules.losses import get_loss
 from gan_modules.training_state import rng_state, set_rng_state
 
 
@@ -82,7 +83,7 @@ class TranslationModule(GANModule):
     """The image-to-image base: batch keys, fixed grid batch, translate, validation and predict.
 
     Subclasses set ``input_key`` / ``target_key`` (and ``extra_keys`` such as ``"mask"``) and supply
-    ``discriminator_loss`` / ``generator_loss``; ``generate_from(batch, net)`` says how a generator
+    ``generator_loss`` (and ``discriminator_loss`` where D's step is not the paired one here); ``generate_from(batch, net)`` says how a generator
     reads a batch (the default: ``net(batch[input_key])``).
 
     Args:
@@ -90,6 +91,8 @@ class TranslationModule(GANModule):
             ``input_shape`` (see ``gan_modules.nets.ImageToImageNetwork``).
         discriminator: ``output [N, *sample_shape]`` (and ``condition`` = the input when it has
             ``conditional = True``) ``-> logits``.
+        loss: adversarial loss name (``nonsaturating``: the cross-entropy of pix2pix, SRGAN and the
+            context encoder; lsgan, hinge, ...).
         num_fixed_samples: rows of the sample grid (8 by default).
         Other arguments: see :class:`gan_modules.base.GANModule`.
     """
@@ -102,10 +105,12 @@ class TranslationModule(GANModule):
         self,
         generator: nn.Module,
         discriminator: nn.Module,
+        loss: str = "nonsaturating",
         num_fixed_samples: int = 8,
         **kwargs: Any,
     ) -> None:
         super().__init__(generator, discriminator, num_fixed_samples=num_fixed_samples, **kwargs)
+        self.adversarial = get_loss(loss)
         if getattr(generator, "input_shape", None) is None:
             raise TypeError(f"{type(self).__name__} needs an image-to-image generator with an 'input_shape' "
                             f"attribute (gan_modules.nets.UNetGenerator, ...), got {type(generator).__name__}")
@@ -154,6 +159,16 @@ class TranslationModule(GANModule):
         if getattr(self.discriminator, "conditional", False):
             return self.discriminator(images, self.inputs_of(batch))
         return self.discriminator(images)
+
+    def discriminator_loss(self, batch: dict[str, Tensor], reg_weight: float) -> dict[str, Tensor]:
+        """``loss.d(D(target), D(G(input)))`` (D conditioned on the input when it is conditional), with
+        ``D/real`` and ``D/fake`` (the mean logits); the paired families' discriminator step."""
+        real = self.real_samples(batch)
+        with torch.no_grad():  # D's step trains D only
+            fake = self.generate_from(batch, self.generator)
+        real_logits, fake_logits = self.judge(real, batch), self.judge(fake, batch)
+        return {"loss": self.adversarial.d(real_logits, fake_logits),
+                "D/real": real_logits.detach().mean(), "D/fake": fake_logits.detach().mean()}
 
     @torch.no_grad()
     def run_eval(self, net: nn.Module, *args: Tensor) -> Tensor:
