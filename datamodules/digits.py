@@ -56,12 +56,7 @@ class DigitsDataModule(GANDataModule):
         predict_samples: how many samples ``train.py predict`` writes.
     """
 
-    def __init__(
-        self,
-        image_size: int = 32,
-        val_fraction: float = 0.2,
-        **kwargs: Any,
-    ) -> None:
+    def __init__(self, image_size: int = 32, val_fraction: float = 0.2, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         if image_size < 8:
             raise ValueError(f"image_size must be >= 8 (digits are 8x8), got {image_size}")

@@ -185,22 +185,12 @@ class EmbeddedPairedDataModule(_EmbeddedBase):
         predict_samples: how many test inputs ``predict`` translates (at most ``val_patches``).
     """
 
-    def __init__(
-        self,
-        task: Literal["edges2photo", "gray2color", "sr4x", "inpaint"] = "edges2photo",
-        patch_size: int = 64,
-        channels: int = 3,
-        mask_kind: Literal["box", "free_form"] = "box",
-        edge_detector: Literal["canny", "sobel"] = "canny",
-        edge_sigma: float = 2.0,
-        train_photos: Sequence[str] | None = None,
-        dihedral: bool = False,
-        hue_rotation: bool = False,
-        patches_per_epoch: int = 4096,
-        val_patches: int = 256,
-        batch_size: int = 16,
-        **kwargs: Any,
-    ) -> None:
+    def __init__(self, task: Literal["edges2photo", "gray2color", "sr4x", "inpaint"] = "edges2photo",
+                 patch_size: int = 64, channels: int = 3, mask_kind: Literal["box", "free_form"] = "box",
+                 edge_detector: Literal["canny", "sobel"] = "canny", edge_sigma: float = 2.0,
+                 train_photos: Sequence[str] | None = None, dihedral: bool = False,
+                 hue_rotation: bool = False, patches_per_epoch: int = 4096, val_patches: int = 256,
+                 batch_size: int = 16, **kwargs: Any) -> None:
         super().__init__(patch_size, patches_per_epoch, val_patches, batch_size=batch_size, **kwargs)
         if task not in PAIRED_TASKS:
             raise ValueError(f"data.task must be one of {', '.join(PAIRED_TASKS)}, got {task!r}")
@@ -299,16 +289,10 @@ class EmbeddedUnpairedDataModule(_EmbeddedBase):
         predict_samples: how many test A patches ``predict`` translates (at most ``val_patches``).
     """
 
-    def __init__(
-        self,
-        task: Literal["photo2transformed", "brick2gravel"] = "photo2transformed",
-        patch_size: int = 64,
-        transform: Literal["mix", "permute"] = "mix",
-        patches_per_epoch: int = 4096,
-        val_patches: int = 256,
-        batch_size: int = 16,
-        **kwargs: Any,
-    ) -> None:
+    def __init__(self, task: Literal["photo2transformed", "brick2gravel"] = "photo2transformed",
+                 patch_size: int = 64, transform: Literal["mix", "permute"] = "mix",
+                 patches_per_epoch: int = 4096, val_patches: int = 256, batch_size: int = 16,
+                 **kwargs: Any) -> None:
         super().__init__(patch_size, patches_per_epoch, val_patches, batch_size=batch_size, **kwargs)
         if task not in UNPAIRED_TASKS:
             raise ValueError(f"data.task must be one of {', '.join(UNPAIRED_TASKS)}, got {task!r}")

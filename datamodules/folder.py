@@ -86,14 +86,8 @@ def _scan(folder: str, extensions: tuple[str, ...]) -> list[str]:
 class ImageFileDataset(Dataset):
     """Image files decoded on access; items are ``{"image": [C, S, S]}`` (+ ``"label"`` int64 scalar)."""
 
-    def __init__(
-        self,
-        files: Sequence[str],
-        labels: Sequence[int] | None,
-        image_size: int,
-        channels: int,
-        strict_channels: bool = False,
-    ) -> None:
+    def __init__(self, files: Sequence[str], labels: Sequence[int] | None, image_size: int, channels: int,
+                 strict_channels: bool = False) -> None:
         self.files, self.labels = list(files), None if labels is None else list(labels)
         self.image_size, self.channels, self.strict_channels = image_size, channels, strict_channels
 
@@ -132,18 +126,9 @@ class ImageFolderDataModule(GANDataModule):
         predict_samples: how many samples ``train.py predict`` writes.
     """
 
-    def __init__(
-        self,
-        root: str,
-        image_size: int = 64,
-        channels: int = 3,
-        labels: bool = False,
-        val_fraction: float = 0.0,
-        skip_bad_images: bool = False,
-        strict_channels: bool = False,
-        extensions: list[str] | None = None,
-        **kwargs: Any,
-    ) -> None:
+    def __init__(self, root: str, image_size: int = 64, channels: int = 3, labels: bool = False,
+                 val_fraction: float = 0.0, skip_bad_images: bool = False, strict_channels: bool = False,
+                 extensions: list[str] | None = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         _check_channels(channels)
         if image_size < 1:

@@ -244,21 +244,10 @@ class ImageToImageFolderDataModule(GANDataModule):
         :class:`datamodules.base.GANDataModule`.
     """
 
-    def __init__(
-        self,
-        root: str,
-        load_size: int = 286,
-        crop_size: int = 256,
-        channels_a: int = 3,
-        channels_b: int = 3,
-        flip: bool = True,
-        val_split: str | None = "val",
-        predict_split: str = "test",
-        extensions: list[str] | None = None,
-        batch_size: int = 1,
-        predict_samples: int | None = None,
-        **kwargs: Any,
-    ) -> None:
+    def __init__(self, root: str, load_size: int = 286, crop_size: int = 256, channels_a: int = 3,
+                 channels_b: int = 3, flip: bool = True, val_split: str | None = "val",
+                 predict_split: str = "test", extensions: list[str] | None = None, batch_size: int = 1,
+                 predict_samples: int | None = None, **kwargs: Any) -> None:
         super().__init__(batch_size=batch_size, predict_samples=0, **kwargs)
         check_sizes(load_size, crop_size)
         check_channels(channels_a=channels_a, channels_b=channels_b)
@@ -286,14 +275,9 @@ class PairedImageDataModule(ImageToImageFolderDataModule):
         ``val_split`` and ``predict_split`` are folders of pairs).
     """
 
-    def __init__(
-        self,
-        root: str,
-        direction: Literal["AtoB", "BtoA"] = "AtoB",
-        layout: Literal["auto", "aligned", "folders"] = "auto",
-        input_scale: int = 1,
-        **kwargs: Any,
-    ) -> None:
+    def __init__(self, root: str, direction: Literal["AtoB", "BtoA"] = "AtoB",
+                 layout: Literal["auto", "aligned", "folders"] = "auto", input_scale: int = 1,
+                 **kwargs: Any) -> None:
         super().__init__(root, **kwargs)
         if direction not in ("AtoB", "BtoA"):
             raise ValueError(f"data.direction must be 'AtoB' or 'BtoA', got {direction!r}")

@@ -100,14 +100,8 @@ class TorchvisionDataModule(GANDataModule):
         predict_samples: how many samples ``train.py predict`` writes.
     """
 
-    def __init__(
-        self,
-        name: str = "CIFAR10",
-        root: str = "data",
-        download: bool = False,
-        image_size: int | None = None,
-        **kwargs: Any,
-    ) -> None:
+    def __init__(self, name: str = "CIFAR10", root: str = "data", download: bool = False,
+                 image_size: int | None = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.spec = get_spec(name)
         if image_size is not None and image_size < 1:

@@ -75,14 +75,8 @@ class Toy2DDataModule(GANDataModule):
         predict_samples: how many samples ``train.py predict`` writes.
     """
 
-    def __init__(
-        self,
-        dataset: str = "ring",
-        num_samples: int = 100_000,
-        batch_size: int = 256,
-        predict_samples: int = 2500,
-        **kwargs: Any,
-    ) -> None:
+    def __init__(self, dataset: str = "ring", num_samples: int = 100_000, batch_size: int = 256,
+                 predict_samples: int = 2500, **kwargs: Any) -> None:
         super().__init__(batch_size=batch_size, predict_samples=predict_samples, **kwargs)
         self._centers, self._std = toy_mixture(dataset)  # validates the name before training starts
         if num_samples < 1:

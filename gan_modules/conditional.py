@@ -99,14 +99,8 @@ class ACGAN(GANModule):
         ``reg_interval`` has no effect).
     """
 
-    def __init__(
-        self,
-        generator: nn.Module,
-        discriminator: nn.Module,
-        loss: str = "nonsaturating",
-        aux_weight: float = 1.0,
-        **kwargs: Any,
-    ) -> None:
+    def __init__(self, generator: nn.Module, discriminator: nn.Module, loss: str = "nonsaturating",
+                 aux_weight: float = 1.0, **kwargs: Any) -> None:
         _check_conditional(type(self).__name__, generator, discriminator)
         super().__init__(generator, discriminator, **kwargs)
         if aux_weight < 0:

@@ -134,19 +134,10 @@ class CycleGAN(TranslationModule):
     input_key = "A"
     target_key = "B"
 
-    def __init__(
-        self,
-        generator: nn.Module,
-        discriminator: nn.Module,
-        generator_ba: nn.Module | None = None,
-        discriminator_a: nn.Module | None = None,
-        loss: str = "lsgan",
-        cycle_weight: float = 10.0,
-        identity_weight: float = 0.5,
-        adversarial_weight: float = 2.0,
-        pool_size: int = 50,
-        **kwargs: Any,
-    ) -> None:
+    def __init__(self, generator: nn.Module, discriminator: nn.Module, generator_ba: nn.Module | None = None,
+                 discriminator_a: nn.Module | None = None, loss: str = "lsgan", cycle_weight: float = 10.0,
+                 identity_weight: float = 0.5, adversarial_weight: float = 2.0, pool_size: int = 50,
+                 **kwargs: Any) -> None:
         super().__init__(generator, discriminator, loss=loss, **kwargs)
         # The base class keeps the other arguments; modules are weights, not hyperparameters.
         self.save_hyperparameters(ignore=["generator", "discriminator", "generator_ba", "discriminator_a",

@@ -39,17 +39,9 @@ class GAN(GANModule):
         Other arguments: see :class:`gan_modules.base.GANModule`.
     """
 
-    def __init__(
-        self,
-        generator: nn.Module,
-        discriminator: nn.Module,
-        loss: str = "nonsaturating",
-        gp_weight: float = 0.0,
-        r1_gamma: float = 0.0,
-        r2_gamma: float = 0.0,
-        clip_value: float | None = None,
-        **kwargs: Any,
-    ) -> None:
+    def __init__(self, generator: nn.Module, discriminator: nn.Module, loss: str = "nonsaturating",
+                 gp_weight: float = 0.0, r1_gamma: float = 0.0, r2_gamma: float = 0.0,
+                 clip_value: float | None = None, **kwargs: Any) -> None:
         super().__init__(generator, discriminator, **kwargs)
         self.adversarial = get_loss(loss)
         for name, value in (("gp_weight", gp_weight), ("r1_gamma", r1_gamma), ("r2_gamma", r2_gamma)):

@@ -57,15 +57,8 @@ class InpaintingGAN(TranslationModule):
 
     extra_keys = ("mask",)
 
-    def __init__(
-        self,
-        generator: nn.Module,
-        discriminator: nn.Module,
-        reconstruction_weight: float = 0.999,
-        adversarial_weight: float = 0.001,
-        reconstruction: str = "l2",
-        **kwargs: Any,
-    ) -> None:
+    def __init__(self, generator: nn.Module, discriminator: nn.Module, reconstruction_weight: float = 0.999,
+                 adversarial_weight: float = 0.001, reconstruction: str = "l2", **kwargs: Any) -> None:
         super().__init__(generator, discriminator, **kwargs)
         if reconstruction not in RECONSTRUCTIONS:
             raise ValueError(f"unknown reconstruction '{reconstruction}'; valid: {', '.join(RECONSTRUCTIONS)}")

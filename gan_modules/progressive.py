@@ -94,20 +94,11 @@ class ProgressiveGAN(GANModule):
         Other arguments: see :class:`gan_modules.base.GANModule`.
     """
 
-    def __init__(
-        self,
-        generator: nn.Module,
-        discriminator: nn.Module,
-        kimg_per_phase: float = 600.0,
-        gp_weight: float = 10.0,
-        gp_target: float = 1.0,
-        drift_weight: float = 0.001,
-        batch_sizes: dict[int, int] | None = None,
-        g_optimizer: OptimizerCallable | None = None,
-        d_optimizer: OptimizerCallable | None = None,
-        ema_decay: float | None = 0.999,
-        **kwargs: Any,
-    ) -> None:
+    def __init__(self, generator: nn.Module, discriminator: nn.Module, kimg_per_phase: float = 600.0,
+                 gp_weight: float = 10.0, gp_target: float = 1.0, drift_weight: float = 0.001,
+                 batch_sizes: dict[int, int] | None = None, g_optimizer: OptimizerCallable | None = None,
+                 d_optimizer: OptimizerCallable | None = None, ema_decay: float | None = 0.999,
+                 **kwargs: Any) -> None:
         for net, role in ((generator, "generator"), (discriminator, "discriminator")):
             if not hasattr(net, "set_progress") or not hasattr(net, "num_stages"):
                 raise TypeError(f"ProgressiveGAN needs a progressive {role} (with set_progress and num_stages), "

@@ -101,24 +101,12 @@ class R3GAN(GAN):
         EMA half-life.
     """
 
-    def __init__(
-        self,
-        generator: nn.Module,
-        discriminator: nn.Module,
-        gamma: float = 0.05,
-        gamma_final: float = 0.005,
-        lr: float = 2e-4,
-        lr_final: float = 5e-5,
-        beta2: float = 0.9,
-        beta2_final: float = 0.99,
-        ema_kimg: float = 0.0,
-        ema_kimg_final: float = 5000.0,
-        decay_kimg: float = 20000.0,
-        decay_shape: str = "cosine",
-        g_optimizer: OptimizerCallable | None = None,
-        d_optimizer: OptimizerCallable | None = None,
-        **kwargs: Any,
-    ) -> None:
+    def __init__(self, generator: nn.Module, discriminator: nn.Module, gamma: float = 0.05,
+                 gamma_final: float = 0.005, lr: float = 2e-4, lr_final: float = 5e-5, beta2: float = 0.9,
+                 beta2_final: float = 0.99, ema_kimg: float = 0.0, ema_kimg_final: float = 5000.0,
+                 decay_kimg: float = 20000.0, decay_shape: str = "cosine",
+                 g_optimizer: OptimizerCallable | None = None, d_optimizer: OptimizerCallable | None = None,
+                 **kwargs: Any) -> None:
         if decay_shape not in DECAY_SHAPES:
             raise ValueError(f"unknown decay_shape '{decay_shape}'; valid: {', '.join(DECAY_SHAPES)}")
         if min(gamma, gamma_final, ema_kimg, ema_kimg_final) < 0 or min(lr, lr_final) <= 0:

@@ -42,18 +42,10 @@ class SRGAN(TranslationModule):
         Other arguments: see :class:`gan_modules.translation.TranslationModule`.
     """
 
-    def __init__(
-        self,
-        generator: nn.Module,
-        discriminator: nn.Module,
-        pixel_weight: float = 1.0,
-        adversarial_weight: float = 1e-3,
-        vgg_weight: float = 0.0,
-        vgg_weights_path: str | None = None,
-        vgg_layer: str = "relu5_4",
-        adversarial_warmup_steps: int = 0,
-        **kwargs: Any,
-    ) -> None:
+    def __init__(self, generator: nn.Module, discriminator: nn.Module, pixel_weight: float = 1.0,
+                 adversarial_weight: float = 1e-3, vgg_weight: float = 0.0,
+                 vgg_weights_path: str | None = None, vgg_layer: str = "relu5_4",
+                 adversarial_warmup_steps: int = 0, **kwargs: Any) -> None:
         super().__init__(generator, discriminator, **kwargs)
         for name, value in (("pixel_weight", pixel_weight), ("adversarial_weight", adversarial_weight),
                             ("vgg_weight", vgg_weight), ("adversarial_warmup_steps", adversarial_warmup_steps)):

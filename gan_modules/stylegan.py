@@ -91,23 +91,12 @@ class StyleGAN(GANModule):
         Other arguments: see :class:`gan_modules.base.GANModule`.
     """
 
-    def __init__(
-        self,
-        generator: nn.Module,
-        discriminator: nn.Module,
-        loss: str = "nonsaturating",
-        r1_gamma: float = 10.0,
-        style_mixing_prob: float = 0.9,
-        pl_weight: float = 0.0,
-        pl_decay: float = 0.01,
-        pl_interval: int = 4,
-        pl_batch_shrink: int = 2,
-        grid_truncation_psi: float = 1.0,
-        reg_interval: int = 16,
-        ema_half_life_kimg: float | None = 10.0,
-        ema_rampup: float | None = 0.05,
-        **kwargs: Any,
-    ) -> None:
+    def __init__(self, generator: nn.Module, discriminator: nn.Module, loss: str = "nonsaturating",
+                 r1_gamma: float = 10.0, style_mixing_prob: float = 0.9, pl_weight: float = 0.0,
+                 pl_decay: float = 0.01, pl_interval: int = 4, pl_batch_shrink: int = 2,
+                 grid_truncation_psi: float = 1.0, reg_interval: int = 16,
+                 ema_half_life_kimg: float | None = 10.0, ema_rampup: float | None = 0.05,
+                 **kwargs: Any) -> None:
         super().__init__(generator, discriminator, reg_interval=reg_interval, ema_half_life_kimg=ema_half_life_kimg,
                          ema_rampup=ema_rampup, **kwargs)
         for attribute in ("mapping", "synthesis", "num_ws"):

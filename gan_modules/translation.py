@@ -101,14 +101,8 @@ class TranslationModule(GANModule):
     target_key = "target"
     extra_keys: tuple[str, ...] = ()
 
-    def __init__(
-        self,
-        generator: nn.Module,
-        discriminator: nn.Module,
-        loss: str = "nonsaturating",
-        num_fixed_samples: int = 8,
-        **kwargs: Any,
-    ) -> None:
+    def __init__(self, generator: nn.Module, discriminator: nn.Module, loss: str = "nonsaturating",
+                 num_fixed_samples: int = 8, **kwargs: Any) -> None:
         super().__init__(generator, discriminator, num_fixed_samples=num_fixed_samples, **kwargs)
         self.adversarial = get_loss(loss)
         if getattr(generator, "input_shape", None) is None:

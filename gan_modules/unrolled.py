@@ -104,16 +104,9 @@ class UnrolledGAN(GAN):
         Other arguments (``loss``, ``gp_weight``, ``r1_gamma``, ...): see :class:`gan_modules.gan.GAN`.
     """
 
-    def __init__(
-        self,
-        generator: nn.Module,
-        discriminator: nn.Module,
-        unrolled_steps: int = 5,
-        unroll_optimizer: str = "adam",
-        unroll_lr: float | None = None,
-        second_order: bool = True,
-        **kwargs: Any,
-    ) -> None:
+    def __init__(self, generator: nn.Module, discriminator: nn.Module, unrolled_steps: int = 5,
+                 unroll_optimizer: str = "adam", unroll_lr: float | None = None, second_order: bool = True,
+                 **kwargs: Any) -> None:
         super().__init__(generator, discriminator, **kwargs)
         if unrolled_steps < 0:
             raise ValueError(f"unrolled_steps must be >= 0, got {unrolled_steps}")
