@@ -5,7 +5,8 @@ A family subclasses :class:`GANModule` and supplies two methods returning dicts 
 other keys are full log names such as ``"loss/D/gp"`` or ``"D/real"``). This class owns the rest:
 toggled optimizers, ``n_critic``, lazy regularization, gradient clipping, the generator EMA, the
 ``generator_steps`` / ``discriminator_steps`` / ``images_seen`` counters, LR schedulers, RNG state in
-checkpoints, logging, validation, sampling and prediction.
+checkpoints, logging, validation, sampling and prediction. A family's constructor lists only what it
+adds or whose default it changes and forwards the rest with ``**kwargs`` (docs/adding_a_family.md).
 
 Counters: Lightning's ``trainer.global_step`` counts every ``optimizer.step()``, the discriminator's
 and the generator's. With ``n_critic = 1`` each batch is two steps, so ``--trainer.max_steps 1000``
