@@ -23,7 +23,8 @@ from typing import Any
 from jsonargparse import Namespace
 from lightning.pytorch.cli import LightningCLI
 
-import callbacks  # noqa: F401  (registers the callback classes for short names in YAML)
+# importing the classes (the package loads them lazily) registers them for short names in YAML
+from callbacks import ChannelsLast, DivergenceGuard, GenerativeMetrics, ImageWriter, Preemption, SampleGrid  # noqa: F401
 from datamodules.base import GANDataModule
 from gan_modules.base import GANModule
 
