@@ -38,7 +38,16 @@ import yaml
 from jsonargparse import Namespace
 from lightning.pytorch.cli import LightningCLI
 
-import callbacks  # noqa: F401  (registers the callback classes for short names in YAML)
+# importing the classes (the package loads them lazily) registers them for short names in YAML
+from callbacks import (  # noqa: F401
+    ChannelsLast,
+    DivergenceGuard,
+    GenerativeMetrics,
+    ImageWriter,
+    Preemption,
+    RunCheckpoint,
+    SampleGrid,
+)
 from callbacks.checkpoints import find_run_checkpoint
 from callbacks.run_folder import (
     RunFolderError,
@@ -72,6 +81,11 @@ _CLASS_PATHS = {
 _GAN_DDP = {"ddp": "popen", "gan_ddp": "popen", "ddp_spawn": "spawn", "ddp_fork": "fork", "ddp_notebook": "fork"}
 
 
+# What every preset would otherwise repeat: a preset lists only what it changes.
+SEED_DEFAULT = 0
+TRAINER_DEFAULTS = {"max_epochs": -1, "logger": True}  # runs stop at max_generator_steps; TensorBoard logs
+
+
 def _run_root(config: Namespace) -> str:
     """``trainer.default_root_dir``, or ``runs/<name of the last preset config>``."""
     if config.trainer.default_root_dir:
@@ -84,9 +98,15 @@ def _run_root(config: Namespace) -> str:
 
 
 class GANCLI(LightningCLI):
-    """LightningCLI with the data-to-model links, the one-folder-per-run defaults and their guards."""
+    """LightningCLI with the data-to-model links, the one-folder-per-run defaults and their guards, and the
+    common trainer defaults (``seed_everything: 0``, ``trainer.max_epochs: -1``, ``trainer.logger: true``)."""
 
     lock: RunLock | None = None
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("seed_everything_default", SEED_DEFAULT)
+        kwargs.setdefault("trainer_defaults", dict(TRAINER_DEFAULTS))
+        super().__init__(*args, **kwargs)
 
     def _run_subcommand(self, subcommand: str) -> None:
         try:

@@ -6,6 +6,8 @@ this is the dataset for smoke tests, CI and quick benchmarks on machines without
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 import torch.nn.functional as F
 
@@ -54,16 +56,8 @@ class DigitsDataModule(GANDataModule):
         predict_samples: how many samples ``train.py predict`` writes.
     """
 
-    def __init__(
-        self,
-        image_size: int = 32,
-        val_fraction: float = 0.2,
-        batch_size: int = 64,
-        num_workers: int = 0,
-        seed: int = 0,
-        predict_samples: int = 64,
-    ) -> None:
-        super().__init__(batch_size=batch_size, num_workers=num_workers, seed=seed, predict_samples=predict_samples)
+    def __init__(self, image_size: int = 32, val_fraction: float = 0.2, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
         if image_size < 8:
             raise ValueError(f"image_size must be >= 8 (digits are 8x8), got {image_size}")
         if not 0.0 <= val_fraction < 1.0:

@@ -30,7 +30,7 @@ import functools
 import math
 import os
 from collections.abc import Callable, Sequence
-from typing import Literal
+from typing import Any, Literal
 
 import torch
 from PIL import Image
@@ -105,13 +105,13 @@ class _UnpairedMaker:
 class _EmbeddedBase(GANDataModule):
     """Splits, loaders and write-out shared by the paired and the unpaired embedded datamodules."""
 
-    def __init__(self, patch_size: int, patches_per_epoch: int, val_patches: int, batch_size: int,
-                 num_workers: int, seed: int, predict_samples: int) -> None:
-        super().__init__(batch_size=batch_size, num_workers=num_workers, seed=seed, predict_samples=predict_samples)
+    def __init__(self, patch_size: int, patches_per_epoch: int, val_patches: int, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
         if patch_size < 4:
             raise ValueError(f"data.patch_size must be >= 4, got {patch_size}")
-        if patches_per_epoch < batch_size:
-            raise ValueError(f"data.patches_per_epoch ({patches_per_epoch}) must be >= data.batch_size ({batch_size})")
+        if patches_per_epoch < self.batch_size:
+            raise ValueError(f"data.patches_per_epoch ({patches_per_epoch}) must be >= data.batch_size "
+                             f"({self.batch_size})")
         if val_patches < 1:
             raise ValueError(f"data.val_patches must be >= 1, got {val_patches}")
         self.patch_size, self.patches_per_epoch, self.val_patches = patch_size, patches_per_epoch, val_patches
@@ -185,25 +185,13 @@ class EmbeddedPairedDataModule(_EmbeddedBase):
         predict_samples: how many test inputs ``predict`` translates (at most ``val_patches``).
     """
 
-    def __init__(
-        self,
-        task: Literal["edges2photo", "gray2color", "sr4x", "inpaint"] = "edges2photo",
-        patch_size: int = 64,
-        channels: int = 3,
-        mask_kind: Literal["box", "free_form"] = "box",
-        edge_detector: Literal["canny", "sobel"] = "canny",
-        edge_sigma: float = 2.0,
-        train_photos: Sequence[str] | None = None,
-        dihedral: bool = False,
-        hue_rotation: bool = False,
-        patches_per_epoch: int = 4096,
-        val_patches: int = 256,
-        batch_size: int = 16,
-        num_workers: int = 0,
-        seed: int = 0,
-        predict_samples: int = 64,
-    ) -> None:
-        super().__init__(patch_size, patches_per_epoch, val_patches, batch_size, num_workers, seed, predict_samples)
+    def __init__(self, task: Literal["edges2photo", "gray2color", "sr4x", "inpaint"] = "edges2photo",
+                 patch_size: int = 64, channels: int = 3, mask_kind: Literal["box", "free_form"] = "box",
+                 edge_detector: Literal["canny", "sobel"] = "canny", edge_sigma: float = 2.0,
+                 train_photos: Sequence[str] | None = None, dihedral: bool = False,
+                 hue_rotation: bool = False, patches_per_epoch: int = 4096, val_patches: int = 256,
+                 batch_size: int = 16, **kwargs: Any) -> None:
+        super().__init__(patch_size, patches_per_epoch, val_patches, batch_size=batch_size, **kwargs)
         if task not in PAIRED_TASKS:
             raise ValueError(f"data.task must be one of {', '.join(PAIRED_TASKS)}, got {task!r}")
         check_channels(channels=channels)
@@ -301,19 +289,11 @@ class EmbeddedUnpairedDataModule(_EmbeddedBase):
         predict_samples: how many test A patches ``predict`` translates (at most ``val_patches``).
     """
 
-    def __init__(
-        self,
-        task: Literal["photo2transformed", "brick2gravel"] = "photo2transformed",
-        patch_size: int = 64,
-        transform: Literal["mix", "permute"] = "mix",
-        patches_per_epoch: int = 4096,
-        val_patches: int = 256,
-        batch_size: int = 16,
-        num_workers: int = 0,
-        seed: int = 0,
-        predict_samples: int = 64,
-    ) -> None:
-        super().__init__(patch_size, patches_per_epoch, val_patches, batch_size, num_workers, seed, predict_samples)
+    def __init__(self, task: Literal["photo2transformed", "brick2gravel"] = "photo2transformed",
+                 patch_size: int = 64, transform: Literal["mix", "permute"] = "mix",
+                 patches_per_epoch: int = 4096, val_patches: int = 256, batch_size: int = 16,
+                 **kwargs: Any) -> None:
+        super().__init__(patch_size, patches_per_epoch, val_patches, batch_size=batch_size, **kwargs)
         if task not in UNPAIRED_TASKS:
             raise ValueError(f"data.task must be one of {', '.join(UNPAIRED_TASKS)}, got {task!r}")
         if transform not in ep.COLOR_MATRICES:

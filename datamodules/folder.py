@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import warnings
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -105,14 +106,8 @@ def _scan(folder: str, extensions: tuple[str, ...]) -> list[str]:
 class ImageFileDataset(Dataset):
     """Image files decoded on access; items are ``{"image": [C, S, S]}`` (+ ``"label"`` int64 scalar)."""
 
-    def __init__(
-        self,
-        files: Sequence[str],
-        labels: Sequence[int] | None,
-        image_size: int,
-        channels: int,
-        strict_channels: bool = False,
-    ) -> None:
+    def __init__(self, files: Sequence[str], labels: Sequence[int] | None, image_size: int, channels: int,
+                 strict_channels: bool = False) -> None:
         self.files, self.labels = list(files), None if labels is None else list(labels)
         self.image_size, self.channels, self.strict_channels = image_size, channels, strict_channels
 
@@ -156,22 +151,10 @@ class ImageFolderDataModule(GANDataModule):
         predict_samples: how many samples ``train.py predict`` writes.
     """
 
-    def __init__(
-        self,
-        root: str,
-        image_size: int = 64,
-        channels: int = 3,
-        labels: bool = False,
-        val_fraction: float = 0.0,
-        skip_bad_images: bool = False,
-        strict_channels: bool = False,
-        extensions: list[str] | None = None,
-        batch_size: int = 64,
-        num_workers: int = 0,
-        seed: int = 0,
-        predict_samples: int = 64,
-    ) -> None:
-        super().__init__(batch_size=batch_size, num_workers=num_workers, seed=seed, predict_samples=predict_samples)
+    def __init__(self, root: str, image_size: int = 64, channels: int = 3, labels: bool = False,
+                 val_fraction: float = 0.0, skip_bad_images: bool = False, strict_channels: bool = False,
+                 extensions: list[str] | None = None, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
         _check_channels(channels)
         if image_size < 1:
             raise ValueError(f"data.image_size must be >= 1, got {image_size}")

@@ -21,7 +21,7 @@ import functools
 import os
 import warnings
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 import torch
 from PIL import Image
@@ -231,7 +231,41 @@ def warn_if_no_batch(size: int, batch_size: int, where: str) -> None:
                       "the train loader drops partial batches and will be empty", stacklevel=3)
 
 
-class PairedImageDataModule(GANDataModule):
+class ImageToImageFolderDataModule(GANDataModule):
+    """What the paired and the unpaired folder datamodules share: the folder, the augmentation sizes,
+    the channels of each side, the splits, the file types and the predict count.
+
+    Args:
+        root: the dataset folder.
+        load_size: side every image is resized to in training (pix2pix and CycleGAN: 286).
+        crop_size: side of the random training crop, and of val/test images (256).
+        channels_a: channels of the A images (1 or 3); files are converted. channels_b: of B.
+        flip: random horizontal flips in training.
+        val_split: the validation split; None validates on the training images (no augmentation).
+        predict_split: the split whose inputs ``predict`` translates and ``test`` uses.
+        extensions: file endings to load (case-insensitive); None means common image types.
+        batch_size: items per batch and per process (1 in both papers).
+        predict_samples: translate at most this many ``predict_split`` images; None: all.
+        Other arguments (``num_workers``, ``seed``: the augmentation and the order): see
+        :class:`datamodules.base.GANDataModule`.
+    """
+
+    def __init__(self, root: str, load_size: int = 286, crop_size: int = 256, channels_a: int = 3,
+                 channels_b: int = 3, flip: bool = True, val_split: str | None = "val",
+                 predict_split: str = "test", extensions: list[str] | None = None, batch_size: int = 1,
+                 predict_samples: int | None = None, **kwargs: Any) -> None:
+        super().__init__(batch_size=batch_size, predict_samples=0, **kwargs)
+        check_sizes(load_size, crop_size)
+        check_channels(channels_a=channels_a, channels_b=channels_b)
+        self.root = os.path.expanduser(str(root))
+        self.load_size, self.crop_size, self.flip = load_size, crop_size, flip
+        self.channels_a, self.channels_b = channels_a, channels_b
+        self.val_split, self.predict_split = val_split, predict_split
+        self.extensions = normalize_extensions(extensions)
+        self.predict_samples = predict_samples
+
+
+class PairedImageDataModule(ImageToImageFolderDataModule):
     """Aligned pairs from ``<root>/{train,val,test}/`` (pix2pix's datasets: facades, maps, edges2shoes, ...).
 
     ``input_shape`` is ``(C_in, crop_size // input_scale, ...)`` and ``sample_shape`` ``(C_out, crop_size,
@@ -242,53 +276,21 @@ class PairedImageDataModule(GANDataModule):
         direction: ``"AtoB"``: A is the input, B the target; ``"BtoA"``: the reverse.
         layout: ``"aligned"`` (side-by-side files, A left), ``"folders"`` (``<split>/A/``, ``<split>/B/``,
             paired by file name) or ``"auto"`` (``folders`` where ``<split>/A`` exists, else ``aligned``).
-        load_size: side both images are resized to in training (pix2pix: 286).
-        crop_size: side of the random training crop, and of val/test images (pix2pix: 256).
         input_scale: the input side is ``crop_size // input_scale`` (1; e.g. 4 for 4x super-resolution).
-        channels_a: channels of the A images (1 or 3); files are converted. channels_b: of B.
-        flip: random horizontal flips in training (the same for both sides).
-        val_split: folder of the validation pairs; None validates on the training pairs (no augmentation).
-        predict_split: folder whose inputs ``predict`` and ``test`` use.
-        extensions: file endings to load (case-insensitive); None means common image types.
-        batch_size: pairs per batch and per process (pix2pix: 1).
-        num_workers: DataLoader worker processes.
-        seed: seeds the augmentation (and the data order).
-        predict_samples: translate at most this many ``predict_split`` images; None: all.
+        Other arguments: see :class:`ImageToImageFolderDataModule` (flips are the same for both sides;
+        ``val_split`` and ``predict_split`` are folders of pairs).
     """
 
-    def __init__(
-        self,
-        root: str,
-        direction: Literal["AtoB", "BtoA"] = "AtoB",
-        layout: Literal["auto", "aligned", "folders"] = "auto",
-        load_size: int = 286,
-        crop_size: int = 256,
-        input_scale: int = 1,
-        channels_a: int = 3,
-        channels_b: int = 3,
-        flip: bool = True,
-        val_split: str | None = "val",
-        predict_split: str = "test",
-        extensions: list[str] | None = None,
-        batch_size: int = 1,
-        num_workers: int = 0,
-        seed: int = 0,
-        predict_samples: int | None = None,
-    ) -> None:
-        super().__init__(batch_size=batch_size, num_workers=num_workers, seed=seed, predict_samples=0)
+    def __init__(self, root: str, direction: Literal["AtoB", "BtoA"] = "AtoB",
+                 layout: Literal["auto", "aligned", "folders"] = "auto", input_scale: int = 1,
+                 **kwargs: Any) -> None:
+        super().__init__(root, **kwargs)
         if direction not in ("AtoB", "BtoA"):
             raise ValueError(f"data.direction must be 'AtoB' or 'BtoA', got {direction!r}")
         if layout not in ("auto", "aligned", "folders"):
             raise ValueError(f"data.layout must be 'auto', 'aligned' or 'folders', got {layout!r}")
-        check_sizes(load_size, crop_size, input_scale)
-        check_channels(channels_a=channels_a, channels_b=channels_b)
-        self.root = os.path.expanduser(str(root))
-        self.direction, self.layout, self.flip = direction, layout, flip
-        self.load_size, self.crop_size, self.input_scale = load_size, crop_size, input_scale
-        self.channels_a, self.channels_b = channels_a, channels_b
-        self.val_split, self.predict_split = val_split, predict_split
-        self.extensions = normalize_extensions(extensions)
-        self.predict_samples = predict_samples
+        check_sizes(self.load_size, self.crop_size, input_scale)
+        self.direction, self.layout, self.input_scale = direction, layout, input_scale
         self.test_set: PairedFileDataset | None = None
 
     @property

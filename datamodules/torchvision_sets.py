@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 from torch.utils.data import Dataset
@@ -99,18 +100,9 @@ class TorchvisionDataModule(GANDataModule):
         predict_samples: how many samples ``train.py predict`` writes.
     """
 
-    def __init__(
-        self,
-        name: str = "CIFAR10",
-        root: str = "data",
-        download: bool = False,
-        image_size: int | None = None,
-        batch_size: int = 64,
-        num_workers: int = 0,
-        seed: int = 0,
-        predict_samples: int = 64,
-    ) -> None:
-        super().__init__(batch_size=batch_size, num_workers=num_workers, seed=seed, predict_samples=predict_samples)
+    def __init__(self, name: str = "CIFAR10", root: str = "data", download: bool = False,
+                 image_size: int | None = None, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
         self.spec = get_spec(name)
         if image_size is not None and image_size < 1:
             raise ValueError(f"data.image_size must be >= 1, got {image_size}")

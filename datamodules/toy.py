@@ -7,6 +7,7 @@ definitions without building a datamodule.
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import torch
 
@@ -74,16 +75,9 @@ class Toy2DDataModule(GANDataModule):
         predict_samples: how many samples ``train.py predict`` writes.
     """
 
-    def __init__(
-        self,
-        dataset: str = "ring",
-        num_samples: int = 100_000,
-        batch_size: int = 256,
-        num_workers: int = 0,
-        seed: int = 0,
-        predict_samples: int = 2500,
-    ) -> None:
-        super().__init__(batch_size=batch_size, num_workers=num_workers, seed=seed, predict_samples=predict_samples)
+    def __init__(self, dataset: str = "ring", num_samples: int = 100_000, batch_size: int = 256,
+                 predict_samples: int = 2500, **kwargs: Any) -> None:
+        super().__init__(batch_size=batch_size, predict_samples=predict_samples, **kwargs)
         self._centers, self._std = toy_mixture(dataset)  # validates the name before training starts
         if num_samples < 1:
             raise ValueError(f"num_samples must be >= 1, got {num_samples}")

@@ -18,17 +18,16 @@ from __future__ import annotations
 
 import functools
 import os
+from typing import Any
 
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from datamodules.base import EpochShuffleSampler, GANDataModule, resumable_train_loader, seeded_generator
+from datamodules.base import EpochShuffleSampler, resumable_train_loader, seeded_generator
 from datamodules.folder import open_image
 from datamodules.paired import (
     CropFlip,
-    check_channels,
-    check_sizes,
-    normalize_extensions,
+    ImageToImageFolderDataModule,
     require_dir,
     resize_square,
     scan_images,
@@ -125,52 +124,21 @@ class _PredictA(Dataset):
         return {"index": torch.tensor(index), "A": self.data.load("A", index)}
 
 
-class UnpairedImageDataModule(GANDataModule):
+class UnpairedImageDataModule(ImageToImageFolderDataModule):
     """Two unpaired domains from ``<root>/{split}A`` and ``<root>/{split}B`` (CycleGAN's datasets).
 
     ``input_shape`` is A's ``(channels_a, crop_size, crop_size)``, ``sample_shape`` B's.
 
     Args:
         root: the dataset folder, holding ``trainA``, ``trainB``, ``testA``, ``testB``.
-        load_size: side every image is resized to in training (CycleGAN: 286).
-        crop_size: side of the random training crop, and of val/test images (CycleGAN: 256).
-        channels_a: channels of the A images (1 or 3); files are converted. channels_b: of B.
-        flip: random horizontal flips in training (drawn per side).
         val_split: prefix of the validation folders (``testA``/``testB`` by default, since CycleGAN's
             datasets have no val split); None validates on the training images (no augmentation).
-        predict_split: prefix of the folders whose A images ``predict`` translates, and ``test`` uses.
-        extensions: file endings to load (case-insensitive); None means common image types.
-        batch_size: items per batch and per process (CycleGAN: 1).
-        num_workers: DataLoader worker processes.
-        seed: seeds the order of both sides and the augmentation.
-        predict_samples: translate at most this many ``predict_split`` A images; None: all.
+        Other arguments: see :class:`datamodules.paired.ImageToImageFolderDataModule` (flips are drawn
+        per side; ``predict_split`` is the prefix of the folders whose A images ``predict`` translates).
     """
 
-    def __init__(
-        self,
-        root: str,
-        load_size: int = 286,
-        crop_size: int = 256,
-        channels_a: int = 3,
-        channels_b: int = 3,
-        flip: bool = True,
-        val_split: str | None = "test",
-        predict_split: str = "test",
-        extensions: list[str] | None = None,
-        batch_size: int = 1,
-        num_workers: int = 0,
-        seed: int = 0,
-        predict_samples: int | None = None,
-    ) -> None:
-        super().__init__(batch_size=batch_size, num_workers=num_workers, seed=seed, predict_samples=0)
-        check_sizes(load_size, crop_size)
-        check_channels(channels_a=channels_a, channels_b=channels_b)
-        self.root = os.path.expanduser(str(root))
-        self.load_size, self.crop_size, self.flip = load_size, crop_size, flip
-        self.channels_a, self.channels_b = channels_a, channels_b
-        self.val_split, self.predict_split = val_split, predict_split
-        self.extensions = normalize_extensions(extensions)
-        self.predict_samples = predict_samples
+    def __init__(self, root: str, val_split: str | None = "test", **kwargs: Any) -> None:
+        super().__init__(root, val_split=val_split, **kwargs)
         self.test_set: UnpairedFileDataset | None = None
 
     @property

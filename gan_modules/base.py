@@ -5,7 +5,8 @@ A family subclasses :class:`GANModule` and supplies two methods returning dicts 
 other keys are full log names such as ``"loss/D/gp"`` or ``"D/real"``). This class owns the rest:
 toggled optimizers, ``n_critic``, lazy regularization, gradient clipping, the generator EMA, the
 ``generator_steps`` / ``discriminator_steps`` / ``images_seen`` counters, LR schedulers, RNG state in
-checkpoints, logging, validation, sampling and prediction.
+checkpoints, logging, validation, sampling and prediction. A family's constructor lists only what it
+adds or whose default it changes and forwards the rest with ``**kwargs`` (docs/adding_a_family.md).
 
 Counters: Lightning's ``trainer.global_step`` counts every ``optimizer.step()``, the discriminator's
 and the generator's. With ``n_critic = 1`` each batch is two steps, so ``--trainer.max_steps 1000``
@@ -17,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import warnings
 from typing import Any
 
 import lightning as L
@@ -25,15 +27,14 @@ from lightning.pytorch.cli import LRSchedulerCallable, OptimizerCallable
 from lightning.pytorch.strategies import DDPStrategy
 from torch import Tensor, nn
 
-from gan_modules.checkpointing import CheckpointStateMixin
 from gan_modules.mixed_precision import amp_logs, grad_scaler, step_counting_skips
 from gan_modules.strategy import GANDDPStrategy
-from gan_modules.training_state import ema_beta, update_ema
+from gan_modules.training_state import ema_beta, restore_rng, rng_state, update_ema
 
 __all__ = ["GANModule", "ema_beta"]
 
 
-class GANModule(CheckpointStateMixin, L.LightningModule):
+class GANModule(L.LightningModule):
     """The alternating discriminator/generator loop with manual optimization.
 
     Args:
@@ -397,6 +398,60 @@ class GANModule(CheckpointStateMixin, L.LightningModule):
         self._restore_pending_rng()
         if self.max_generator_steps is not None and self.generator_steps >= self.max_generator_steps:
             self.trainer.should_stop = True
+
+    # ----------------------------------------------------------------------------------------------
+    # Checkpoints: the "gan" entry (counters, RNG states of every rank, 16-mixed skip counts, and what
+    # load_generator needs to rebuild the sampling generator). Families that keep more state extend
+    # the two hooks and call super().
+
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        # LightningCLI re-reads these with --ckpt_path; a model built in Python must still name its class
+        hparams = checkpoint.setdefault("hyper_parameters", {})
+        hparams.setdefault("_class_path", f"{type(self).__module__}.{type(self).__qualname__}")
+        spec = getattr(self.sampling_network(), "init_spec", None)
+        checkpoint["gan"] = {
+            "generator_steps": self.generator_steps,
+            "discriminator_steps": self.discriminator_steps,
+            "images_seen": self.images_seen,
+            "rng": rng_state(),
+            "rng_per_rank": self._gather_rng_states(),
+            "amp_skipped_steps": {i: int(n) for i, n in self._amp_skipped.items()},
+            "generator_spec": spec,
+            "generator_key": "generator_ema" if self.generator_ema is not None else "generator",
+            "latent_dim": self.latent_dim,
+            "num_classes": self.num_classes,
+            "sample_shape": list(self.sample_shape),
+        }
+
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        state = checkpoint.get("gan")
+        if state is None:
+            raise KeyError("checkpoint has no 'gan' entry: it was not written by a GANModule")
+        self.generator_steps = int(state["generator_steps"])
+        self.discriminator_steps = int(state["discriminator_steps"])
+        self.images_seen = int(state["images_seen"])
+        self._amp_skipped = {int(i): torch.tensor(n) for i, n in state.get("amp_skipped_steps", {}).items()}
+        # Applied when training starts, after the sanity check, so a resumed run draws the same
+        # random numbers as the uninterrupted one. Under DDP each rank gets back its own state.
+        self._pending_rng_state = state.get("rng")
+        self._pending_rng_per_rank = state.get("rng_per_rank")
+
+    def _gather_rng_states(self) -> list[dict[str, Any]] | None:
+        # on_save_checkpoint runs on every rank (rank 0 writes), so this collective is safe here
+        if self._trainer is None or self.trainer.world_size == 1 or not torch.distributed.is_initialized():
+            return None
+        states: list[Any] = [None] * self.trainer.world_size
+        torch.distributed.all_gather_object(states, rng_state())
+        return states
+
+    def _restore_pending_rng(self) -> None:
+        """Applies the RNG state read by ``on_load_checkpoint`` (each rank its own under DDP); called
+        from ``on_train_start``."""
+        message = restore_rng(self.trainer.global_rank, self.trainer.world_size, self._pending_rng_state,
+                              self._pending_rng_per_rank)
+        if message is not None:
+            warnings.warn(message, stacklevel=3)
+        self._pending_rng_state = self._pending_rng_per_rank = None
 
     @property
     def kimg(self) -> float:

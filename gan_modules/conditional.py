@@ -20,9 +20,10 @@ Sample class ``k`` with ``module.sample(n, labels=torch.full((n,), k))`` or, fro
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 import torch.nn.functional as F
-from lightning.pytorch.cli import LRSchedulerCallable, OptimizerCallable
 from torch import Tensor, nn
 
 from gan_modules.base import GANModule
@@ -60,47 +61,12 @@ class ConditionalGAN(GAN):
     Args:
         generator: ``G(z [N, latent_dim], labels [N]) -> [N, *sample_shape]`` with ``num_classes > 0``.
         discriminator: ``D(x [N, *sample_shape], labels [N]) -> logits [N]``.
-        loss, gp_weight, r1_gamma, r2_gamma, clip_value: see :class:`~gan_modules.gan.GAN`.
-        Other arguments: see :class:`gan_modules.base.GANModule`.
+        Other arguments (``loss``, ``gp_weight``, ``r1_gamma``, ...): see :class:`~gan_modules.gan.GAN`.
     """
 
-    def __init__(
-        self,
-        generator: nn.Module,
-        discriminator: nn.Module,
-        loss: str = "nonsaturating",
-        gp_weight: float = 0.0,
-        r1_gamma: float = 0.0,
-        r2_gamma: float = 0.0,
-        clip_value: float | None = None,
-        g_optimizer: OptimizerCallable | None = None,
-        d_optimizer: OptimizerCallable | None = None,
-        g_scheduler: LRSchedulerCallable | None = None,
-        d_scheduler: LRSchedulerCallable | None = None,
-        scheduler_interval: str = "step",
-        n_critic: int = 1,
-        reg_interval: int = 1,
-        ema_decay: float | None = None,
-        ema_half_life_kimg: float | None = None,
-        ema_rampup: float | None = None,
-        max_generator_steps: int | None = None,
-        gradient_clip_val: float | None = None,
-        gradient_clip_algorithm: str = "norm",
-        num_fixed_samples: int = 64,
-        sample_seed: int = 0,
-        compile: bool = False,
-        compile_backend: str = "inductor",
-    ) -> None:
+    def __init__(self, generator: nn.Module, discriminator: nn.Module, **kwargs: Any) -> None:
         _check_conditional(type(self).__name__, generator, discriminator)
-        super().__init__(
-            generator, discriminator, loss=loss, gp_weight=gp_weight, r1_gamma=r1_gamma, r2_gamma=r2_gamma,
-            clip_value=clip_value, g_optimizer=g_optimizer, d_optimizer=d_optimizer, g_scheduler=g_scheduler,
-            d_scheduler=d_scheduler, scheduler_interval=scheduler_interval, n_critic=n_critic,
-            reg_interval=reg_interval, ema_decay=ema_decay, ema_half_life_kimg=ema_half_life_kimg,
-            ema_rampup=ema_rampup, max_generator_steps=max_generator_steps, gradient_clip_val=gradient_clip_val,
-            gradient_clip_algorithm=gradient_clip_algorithm, num_fixed_samples=num_fixed_samples,
-            sample_seed=sample_seed, compile=compile, compile_backend=compile_backend,
-        )
+        super().__init__(generator, discriminator, **kwargs)
 
     def discriminator_loss(self, batch: dict[str, Tensor], reg_weight: float) -> dict[str, Tensor]:
         _labels(type(self).__name__, batch)  # a clear error instead of a network's "labels is None"
@@ -133,40 +99,10 @@ class ACGAN(GANModule):
         ``reg_interval`` has no effect).
     """
 
-    def __init__(
-        self,
-        generator: nn.Module,
-        discriminator: nn.Module,
-        loss: str = "nonsaturating",
-        aux_weight: float = 1.0,
-        g_optimizer: OptimizerCallable | None = None,
-        d_optimizer: OptimizerCallable | None = None,
-        g_scheduler: LRSchedulerCallable | None = None,
-        d_scheduler: LRSchedulerCallable | None = None,
-        scheduler_interval: str = "step",
-        n_critic: int = 1,
-        reg_interval: int = 1,
-        ema_decay: float | None = None,
-        ema_half_life_kimg: float | None = None,
-        ema_rampup: float | None = None,
-        max_generator_steps: int | None = None,
-        gradient_clip_val: float | None = None,
-        gradient_clip_algorithm: str = "norm",
-        num_fixed_samples: int = 64,
-        sample_seed: int = 0,
-        compile: bool = False,
-        compile_backend: str = "inductor",
-    ) -> None:
+    def __init__(self, generator: nn.Module, discriminator: nn.Module, loss: str = "nonsaturating",
+                 aux_weight: float = 1.0, **kwargs: Any) -> None:
         _check_conditional(type(self).__name__, generator, discriminator)
-        super().__init__(
-            generator, discriminator, g_optimizer=g_optimizer, d_optimizer=d_optimizer,
-            g_scheduler=g_scheduler, d_scheduler=d_scheduler, scheduler_interval=scheduler_interval,
-            n_critic=n_critic, reg_interval=reg_interval, ema_decay=ema_decay,
-            ema_half_life_kimg=ema_half_life_kimg, ema_rampup=ema_rampup,
-            max_generator_steps=max_generator_steps, gradient_clip_val=gradient_clip_val,
-            gradient_clip_algorithm=gradient_clip_algorithm, num_fixed_samples=num_fixed_samples,
-            sample_seed=sample_seed, compile=compile, compile_backend=compile_backend,
-        )
+        super().__init__(generator, discriminator, **kwargs)
         if aux_weight < 0:
             raise ValueError(f"aux_weight must be >= 0, got {aux_weight}")
         self.adversarial = get_loss(loss)
@@ -203,12 +139,9 @@ class ACGAN(GANModule):
         real = self.real_samples(batch)
         labels = _labels(type(self).__name__, batch)
         fake_logits, fake_classes = self.discriminate(self.generate(self.latents(len(real)), labels), labels)
-        real_logits = None
-        if self.adversarial.needs_real_for_g:
-            with torch.no_grad():  # the generator's gradient flows through the fake logits only
-                real_logits = self.discriminate(real, labels)[0]
+        adversarial = self.adversarial.g_against(fake_logits, lambda: self.discriminate(real, labels)[0])
         class_loss = F.cross_entropy(fake_classes, labels)
-        return {"loss": self.adversarial.g(fake_logits, real_logits) + self.aux_weight * class_loss,
+        return {"loss": adversarial + self.aux_weight * class_loss,
                 "loss/G/class": class_loss.detach()}
 
     def _evaluate(self, batch: dict[str, Tensor], batch_idx: int, prefix: str) -> None:

@@ -24,10 +24,8 @@ from typing import Any
 
 import torch
 import torch.nn.functional as F
-from lightning.pytorch.cli import LRSchedulerCallable, OptimizerCallable
 from torch import Tensor, nn
 
-from gan_modules.losses import get_loss
 from gan_modules.nets.base import build_network
 from gan_modules.translation import TranslationModule, psnr
 
@@ -136,44 +134,11 @@ class CycleGAN(TranslationModule):
     input_key = "A"
     target_key = "B"
 
-    def __init__(
-        self,
-        generator: nn.Module,
-        discriminator: nn.Module,
-        generator_ba: nn.Module | None = None,
-        discriminator_a: nn.Module | None = None,
-        loss: str = "lsgan",
-        cycle_weight: float = 10.0,
-        identity_weight: float = 0.5,
-        adversarial_weight: float = 2.0,
-        pool_size: int = 50,
-        g_optimizer: OptimizerCallable | None = None,
-        d_optimizer: OptimizerCallable | None = None,
-        g_scheduler: LRSchedulerCallable | None = None,
-        d_scheduler: LRSchedulerCallable | None = None,
-        scheduler_interval: str = "step",
-        n_critic: int = 1,
-        reg_interval: int = 1,
-        ema_decay: float | None = None,
-        ema_half_life_kimg: float | None = None,
-        ema_rampup: float | None = None,
-        max_generator_steps: int | None = None,
-        gradient_clip_val: float | None = None,
-        gradient_clip_algorithm: str = "norm",
-        num_fixed_samples: int = 8,
-        sample_seed: int = 0,
-        compile: bool = False,
-        compile_backend: str = "inductor",
-    ) -> None:
-        super().__init__(
-            generator, discriminator, g_optimizer=g_optimizer, d_optimizer=d_optimizer,
-            g_scheduler=g_scheduler, d_scheduler=d_scheduler, scheduler_interval=scheduler_interval,
-            n_critic=n_critic, reg_interval=reg_interval, ema_decay=ema_decay,
-            ema_half_life_kimg=ema_half_life_kimg, ema_rampup=ema_rampup,
-            max_generator_steps=max_generator_steps, gradient_clip_val=gradient_clip_val,
-            gradient_clip_algorithm=gradient_clip_algorithm, num_fixed_samples=num_fixed_samples,
-            sample_seed=sample_seed, compile=compile, compile_backend=compile_backend,
-        )
+    def __init__(self, generator: nn.Module, discriminator: nn.Module, generator_ba: nn.Module | None = None,
+                 discriminator_a: nn.Module | None = None, loss: str = "lsgan", cycle_weight: float = 10.0,
+                 identity_weight: float = 0.5, adversarial_weight: float = 2.0, pool_size: int = 50,
+                 **kwargs: Any) -> None:
+        super().__init__(generator, discriminator, loss=loss, **kwargs)
         # The base class keeps the other arguments; modules are weights, not hyperparameters.
         self.save_hyperparameters(ignore=["generator", "discriminator", "generator_ba", "discriminator_a",
                                           "g_optimizer", "d_optimizer", "g_scheduler", "d_scheduler"])
@@ -189,26 +154,18 @@ class CycleGAN(TranslationModule):
         if discriminator_a is None:
             discriminator_a = mirrored(discriminator, self.sample_shape, self.input_shape, "discriminator_a")
         self.generator_ba, self.discriminator_a = generator_ba, discriminator_a
-        self.adversarial = get_loss(loss)
         self.cycle_weight, self.identity_weight, self.adversarial_weight = cycle_weight, identity_weight, adversarial_weight
-        self.pool_a = ImagePool(pool_size, seed=sample_seed * 2 + 1)
-        self.pool_b = ImagePool(pool_size, seed=sample_seed * 2 + 2)
+        self.pool_a = ImagePool(pool_size, seed=self.sample_seed * 2 + 1)
+        self.pool_b = ImagePool(pool_size, seed=self.sample_seed * 2 + 2)
         self._fakes: tuple[Tensor, Tensor] | None = None  # (G(a), F(b)) of the last generator step, detached
 
     # ----------------------------------------------------------------------------------------- losses
 
-    def _g_adversarial(self, d: nn.Module, fake: Tensor, real: Tensor) -> Tensor:
-        real_logits = None
-        if self.adversarial.needs_real_for_g:
-            with torch.no_grad():
-                real_logits = d(real)
-        return self.adversarial.g(d(fake), real_logits)
-
     def generator_loss(self, batch: dict[str, Tensor]) -> dict[str, Tensor]:
         real_a, real_b = self.inputs_of(batch), self.real_samples(batch)
         fake_b, fake_a = self.generator(real_a), self.generator_ba(real_b)
-        adversarial = (self._g_adversarial(self.discriminator, fake_b, real_b)
-                       + self._g_adversarial(self.discriminator_a, fake_a, real_a))
+        adversarial = (self.adversarial.g_against(self.discriminator(fake_b), lambda: self.discriminator(real_b))
+                       + self.adversarial.g_against(self.discriminator_a(fake_a), lambda: self.discriminator_a(real_a)))
         cycle = F.l1_loss(self.generator_ba(fake_b), real_a) + F.l1_loss(self.generator(fake_a), real_b)
         loss = self.adversarial_weight * adversarial + self.cycle_weight * cycle
         out = {"loss/G/adv": adversarial.detach(), "loss/G/cycle": cycle.detach()}

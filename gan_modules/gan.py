@@ -15,8 +15,9 @@ regularizers; the presets in ``configs/`` pin the published settings:
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
-from lightning.pytorch.cli import LRSchedulerCallable, OptimizerCallable
 from torch import Tensor, nn
 
 from gan_modules.base import GANModule
@@ -38,42 +39,10 @@ class GAN(GANModule):
         Other arguments: see :class:`gan_modules.base.GANModule`.
     """
 
-    def __init__(
-        self,
-        generator: nn.Module,
-        discriminator: nn.Module,
-        loss: str = "nonsaturating",
-        gp_weight: float = 0.0,
-        r1_gamma: float = 0.0,
-        r2_gamma: float = 0.0,
-        clip_value: float | None = None,
-        g_optimizer: OptimizerCallable | None = None,
-        d_optimizer: OptimizerCallable | None = None,
-        g_scheduler: LRSchedulerCallable | None = None,
-        d_scheduler: LRSchedulerCallable | None = None,
-        scheduler_interval: str = "step",
-        n_critic: int = 1,
-        reg_interval: int = 1,
-        ema_decay: float | None = None,
-        ema_half_life_kimg: float | None = None,
-        ema_rampup: float | None = None,
-        max_generator_steps: int | None = None,
-        gradient_clip_val: float | None = None,
-        gradient_clip_algorithm: str = "norm",
-        num_fixed_samples: int = 64,
-        sample_seed: int = 0,
-        compile: bool = False,
-        compile_backend: str = "inductor",
-    ) -> None:
-        super().__init__(
-            generator, discriminator, g_optimizer=g_optimizer, d_optimizer=d_optimizer,
-            g_scheduler=g_scheduler, d_scheduler=d_scheduler, scheduler_interval=scheduler_interval,
-            n_critic=n_critic, reg_interval=reg_interval, ema_decay=ema_decay,
-            ema_half_life_kimg=ema_half_life_kimg, ema_rampup=ema_rampup,
-            max_generator_steps=max_generator_steps, gradient_clip_val=gradient_clip_val,
-            gradient_clip_algorithm=gradient_clip_algorithm, num_fixed_samples=num_fixed_samples,
-            sample_seed=sample_seed, compile=compile, compile_backend=compile_backend,
-        )
+    def __init__(self, generator: nn.Module, discriminator: nn.Module, loss: str = "nonsaturating",
+                 gp_weight: float = 0.0, r1_gamma: float = 0.0, r2_gamma: float = 0.0,
+                 clip_value: float | None = None, **kwargs: Any) -> None:
+        super().__init__(generator, discriminator, **kwargs)
         self.adversarial = get_loss(loss)
         for name, value in (("gp_weight", gp_weight), ("r1_gamma", r1_gamma), ("r2_gamma", r2_gamma)):
             if value < 0:
@@ -117,12 +86,7 @@ class GAN(GANModule):
         real = self.real_samples(batch)
         labels = batch.get("label") if self.num_classes else None
         fake = self.generate(self.latents(len(real)), labels)
-        fake_logits = self.discriminate(fake, labels)
-        real_logits = None
-        if self.adversarial.needs_real_for_g:
-            with torch.no_grad():  # the generator's gradient flows through the fake logits only
-                real_logits = self.discriminate(real, labels)
-        return {"loss": self.adversarial.g(fake_logits, real_logits)}
+        return {"loss": self.adversarial.g_against(self.discriminate(fake, labels), lambda: self.discriminate(real, labels))}
 
     def after_discriminator_step(self) -> None:
         if self.clip_value is not None:

@@ -17,11 +17,10 @@ is where the input is exactly 0 in every channel).
 
 from __future__ import annotations
 
-import torch
-from lightning.pytorch.cli import LRSchedulerCallable, OptimizerCallable
+from typing import Any
+
 from torch import Tensor, nn
 
-from gan_modules.losses import get_loss
 from gan_modules.nets.unet import composite
 from gan_modules.translation import TranslationModule
 
@@ -50,7 +49,6 @@ class InpaintingGAN(TranslationModule):
         generator: ``G(masked image, mask) -> image`` (``gan_modules.nets.InpaintingGenerator``).
         discriminator: logits for composited images (``PatchDiscriminator``; with
             ``conditional: true`` it also sees the masked input).
-        loss: adversarial loss name (``nonsaturating``: the paper's cross-entropy).
         reconstruction_weight: λ_rec (0.999 in the paper).
         adversarial_weight: λ_adv (0.001 in the paper).
         reconstruction: ``l2`` (the paper's) or ``l1`` on the hole.
@@ -59,41 +57,9 @@ class InpaintingGAN(TranslationModule):
 
     extra_keys = ("mask",)
 
-    def __init__(
-        self,
-        generator: nn.Module,
-        discriminator: nn.Module,
-        loss: str = "nonsaturating",
-        reconstruction_weight: float = 0.999,
-        adversarial_weight: float = 0.001,
-        reconstruction: str = "l2",
-        g_optimizer: OptimizerCallable | None = None,
-        d_optimizer: OptimizerCallable | None = None,
-        g_scheduler: LRSchedulerCallable | None = None,
-        d_scheduler: LRSchedulerCallable | None = None,
-        scheduler_interval: str = "step",
-        n_critic: int = 1,
-        reg_interval: int = 1,
-        ema_decay: float | None = None,
-        ema_half_life_kimg: float | None = None,
-        ema_rampup: float | None = None,
-        max_generator_steps: int | None = None,
-        gradient_clip_val: float | None = None,
-        gradient_clip_algorithm: str = "norm",
-        num_fixed_samples: int = 8,
-        sample_seed: int = 0,
-        compile: bool = False,
-        compile_backend: str = "inductor",
-    ) -> None:
-        super().__init__(
-            generator, discriminator, g_optimizer=g_optimizer, d_optimizer=d_optimizer,
-            g_scheduler=g_scheduler, d_scheduler=d_scheduler, scheduler_interval=scheduler_interval,
-            n_critic=n_critic, reg_interval=reg_interval, ema_decay=ema_decay,
-            ema_half_life_kimg=ema_half_life_kimg, ema_rampup=ema_rampup,
-            max_generator_steps=max_generator_steps, gradient_clip_val=gradient_clip_val,
-            gradient_clip_algorithm=gradient_clip_algorithm, num_fixed_samples=num_fixed_samples,
-            sample_seed=sample_seed, compile=compile, compile_backend=compile_backend,
-        )
+    def __init__(self, generator: nn.Module, discriminator: nn.Module, reconstruction_weight: float = 0.999,
+                 adversarial_weight: float = 0.001, reconstruction: str = "l2", **kwargs: Any) -> None:
+        super().__init__(generator, discriminator, **kwargs)
         if reconstruction not in RECONSTRUCTIONS:
             raise ValueError(f"unknown reconstruction '{reconstruction}'; valid: {', '.join(RECONSTRUCTIONS)}")
         if reconstruction_weight < 0 or adversarial_weight < 0:
@@ -101,7 +67,6 @@ class InpaintingGAN(TranslationModule):
         if self.input_shape != self.sample_shape:
             raise ValueError(f"InpaintingGAN: the masked input {self.input_shape} must have the output's shape "
                              f"{self.sample_shape} (the known pixels are copied into the output)")
-        self.adversarial = get_loss(loss)
         self.reconstruction_weight, self.adversarial_weight = reconstruction_weight, adversarial_weight
         self.reconstruction = reconstruction
 
@@ -123,22 +88,10 @@ class InpaintingGAN(TranslationModule):
         inputs, mask = self.inputs_of(batch), self.masks_of(batch).to(self.inputs_of(batch).dtype)
         return composite(net(inputs, mask), inputs, mask)
 
-    def discriminator_loss(self, batch: dict[str, Tensor], reg_weight: float) -> dict[str, Tensor]:
-        real = self.real_samples(batch)
-        with torch.no_grad():
-            fake = self.generate_from(batch, self.generator)
-        real_logits, fake_logits = self.judge(real, batch), self.judge(fake, batch)
-        return {"loss": self.adversarial.d(real_logits, fake_logits),
-                "D/real": real_logits.detach().mean(), "D/fake": fake_logits.detach().mean()}
-
     def generator_loss(self, batch: dict[str, Tensor]) -> dict[str, Tensor]:
         real, mask = self.real_samples(batch), self.masks_of(batch)
         fake = self.generate_from(batch, self.generator)
         rec = masked_reconstruction(fake, real, mask.to(fake.dtype), self.reconstruction)
-        real_logits = None
-        if self.adversarial.needs_real_for_g:
-            with torch.no_grad():
-                real_logits = self.judge(real, batch)
-        adversarial = self.adversarial.g(self.judge(fake, batch), real_logits)
+        adversarial = self.adversarial.g_against(self.judge(fake, batch), lambda: self.judge(real, batch))
         return {"loss": self.reconstruction_weight * rec + self.adversarial_weight * adversarial,
                 "loss/G/rec": rec.detach(), "loss/G/adv": adversarial.detach()}

@@ -16,6 +16,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+import torch
 import torch.nn.functional as F
 from torch import Tensor
 
@@ -186,6 +187,22 @@ class AdversarialLoss:
     d: Callable[[Tensor, Tensor], Tensor]
     g: Callable[..., Tensor]
     needs_real_for_g: bool = False
+
+    def g_against(self, fake_logits: Tensor, real_logits_of: Callable[[], Tensor]) -> Tensor:
+        """The generator's loss ``g(fake_logits, real_logits)``, running D on the reals only when needed.
+
+        Every family's generator step goes through here, so a relativistic loss works in all of them.
+
+        Args:
+            fake_logits: D's logits on the generated samples (with the graph to G).
+            real_logits_of: computes D's logits on the reals; called, without gradients (G's gradient
+                flows through the fake logits only), only when ``needs_real_for_g``.
+        """
+        real_logits = None
+        if self.needs_real_for_g:
+            with torch.no_grad():
+                real_logits = real_logits_of()
+        return self.g(fake_logits, real_logits)
 
 
 _LOSSES: dict[str, AdversarialLoss] = {

@@ -38,7 +38,7 @@ from __future__ import annotations
 from typing import Any
 
 import torch
-from lightning.pytorch.cli import LRSchedulerCallable, OptimizerCallable
+from lightning.pytorch.cli import OptimizerCallable
 from torch import Tensor, nn
 
 from gan_modules.base import GANModule
@@ -94,33 +94,11 @@ class ProgressiveGAN(GANModule):
         Other arguments: see :class:`gan_modules.base.GANModule`.
     """
 
-    def __init__(
-        self,
-        generator: nn.Module,
-        discriminator: nn.Module,
-        kimg_per_phase: float = 600.0,
-        gp_weight: float = 10.0,
-        gp_target: float = 1.0,
-        drift_weight: float = 0.001,
-        batch_sizes: dict[int, int] | None = None,
-        g_optimizer: OptimizerCallable | None = None,
-        d_optimizer: OptimizerCallable | None = None,
-        g_scheduler: LRSchedulerCallable | None = None,
-        d_scheduler: LRSchedulerCallable | None = None,
-        scheduler_interval: str = "step",
-        n_critic: int = 1,
-        reg_interval: int = 1,
-        ema_decay: float | None = 0.999,
-        ema_half_life_kimg: float | None = None,
-        ema_rampup: float | None = None,
-        max_generator_steps: int | None = None,
-        gradient_clip_val: float | None = None,
-        gradient_clip_algorithm: str = "norm",
-        num_fixed_samples: int = 64,
-        sample_seed: int = 0,
-        compile: bool = False,
-        compile_backend: str = "inductor",
-    ) -> None:
+    def __init__(self, generator: nn.Module, discriminator: nn.Module, kimg_per_phase: float = 600.0,
+                 gp_weight: float = 10.0, gp_target: float = 1.0, drift_weight: float = 0.001,
+                 batch_sizes: dict[int, int] | None = None, g_optimizer: OptimizerCallable | None = None,
+                 d_optimizer: OptimizerCallable | None = None, ema_decay: float | None = 0.999,
+                 **kwargs: Any) -> None:
         for net, role in ((generator, "generator"), (discriminator, "discriminator")):
             if not hasattr(net, "set_progress") or not hasattr(net, "num_stages"):
                 raise TypeError(f"ProgressiveGAN needs a progressive {role} (with set_progress and num_stages), "
@@ -129,15 +107,8 @@ class ProgressiveGAN(GANModule):
             raise ValueError(f"generator has {generator.num_stages} stages, discriminator {discriminator.num_stages}")
         if kimg_per_phase <= 0 or gp_weight < 0 or drift_weight < 0 or gp_target <= 0:
             raise ValueError("kimg_per_phase and gp_target must be > 0, gp_weight and drift_weight >= 0")
-        super().__init__(
-            generator, discriminator, g_optimizer=g_optimizer or _adam, d_optimizer=d_optimizer or _adam,
-            g_scheduler=g_scheduler, d_scheduler=d_scheduler, scheduler_interval=scheduler_interval,
-            n_critic=n_critic, reg_interval=reg_interval, ema_decay=ema_decay,
-            ema_half_life_kimg=ema_half_life_kimg, ema_rampup=ema_rampup,
-            max_generator_steps=max_generator_steps, gradient_clip_val=gradient_clip_val,
-            gradient_clip_algorithm=gradient_clip_algorithm, num_fixed_samples=num_fixed_samples,
-            sample_seed=sample_seed, compile=compile, compile_backend=compile_backend,
-        )
+        super().__init__(generator, discriminator, g_optimizer=g_optimizer or _adam, d_optimizer=d_optimizer or _adam,
+                         ema_decay=ema_decay, **kwargs)
         self.kimg_per_phase, self.num_stages = float(kimg_per_phase), int(generator.num_stages)
         self.gp_weight, self.gp_target, self.drift_weight = gp_weight, gp_target, drift_weight
         # a dict written for a larger run (up to 1024 px, say) is fine: entries above this run's size go unused

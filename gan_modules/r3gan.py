@@ -27,14 +27,13 @@ from __future__ import annotations
 
 import math
 from functools import partial
+from typing import Any
 
 import torch
 from lightning.pytorch.cli import OptimizerCallable
 from torch import Tensor, nn
 
-from gan_modules.base import GANModule
-from gan_modules.losses import rpgan_d, rpgan_g
-from gan_modules.regularizers import r1_penalty, r2_penalty
+from gan_modules.gan import GAN
 
 DECAY_SHAPES = ("cosine", "linear")
 
@@ -79,8 +78,9 @@ def r3gan_schedule(
     return {key: _decay(images_seen, start, final, total, shape) for key, (start, final) in values.items()}
 
 
-class R3GAN(GANModule):
-    """RpGAN + R1 + R2 with R3GAN's schedules of γ, learning rate, Adam β2 and EMA half-life.
+class R3GAN(GAN):
+    """:class:`~gan_modules.gan.GAN` with ``loss: rpgan`` and R1 + R2 at one γ, plus R3GAN's schedules of γ,
+    learning rate, Adam β2 and EMA half-life.
 
     Args:
         generator: ``z [N, latent_dim] -> [N, *sample_shape]`` (:class:`gan_modules.nets.R3GANGenerator`).
@@ -96,36 +96,17 @@ class R3GAN(GANModule):
         g_optimizer: optimizer factory for G; default Adam(betas (0, beta2), eps 1e-8). Its ``lr`` and
             β2 are overwritten every step by the schedule (β1 is kept).
         d_optimizer: optimizer factory for D; same default.
-        Other arguments: see :class:`gan_modules.base.GANModule`. There are no LR-scheduler or EMA
-        arguments: the schedules above own the learning rate and the EMA half-life.
+        Other arguments: see :class:`gan_modules.base.GANModule`. The loss, the penalties, the LR
+        schedulers and the EMA are fixed here: the schedules above own the learning rate, γ and the
+        EMA half-life.
     """
 
-    def __init__(
-        self,
-        generator: nn.Module,
-        discriminator: nn.Module,
-        gamma: float = 0.05,
-        gamma_final: float = 0.005,
-        lr: float = 2e-4,
-        lr_final: float = 5e-5,
-        beta2: float = 0.9,
-        beta2_final: float = 0.99,
-        ema_kimg: float = 0.0,
-        ema_kimg_final: float = 5000.0,
-        decay_kimg: float = 20000.0,
-        decay_shape: str = "cosine",
-        g_optimizer: OptimizerCallable | None = None,
-        d_optimizer: OptimizerCallable | None = None,
-        n_critic: int = 1,
-        reg_interval: int = 1,
-        max_generator_steps: int | None = None,
-        gradient_clip_val: float | None = None,
-        gradient_clip_algorithm: str = "norm",
-        num_fixed_samples: int = 64,
-        sample_seed: int = 0,
-        compile: bool = False,
-        compile_backend: str = "inductor",
-    ) -> None:
+    def __init__(self, generator: nn.Module, discriminator: nn.Module, gamma: float = 0.05,
+                 gamma_final: float = 0.005, lr: float = 2e-4, lr_final: float = 5e-5, beta2: float = 0.9,
+                 beta2_final: float = 0.99, ema_kimg: float = 0.0, ema_kimg_final: float = 5000.0,
+                 decay_kimg: float = 20000.0, decay_shape: str = "cosine",
+                 g_optimizer: OptimizerCallable | None = None, d_optimizer: OptimizerCallable | None = None,
+                 **kwargs: Any) -> None:
         if decay_shape not in DECAY_SHAPES:
             raise ValueError(f"unknown decay_shape '{decay_shape}'; valid: {', '.join(DECAY_SHAPES)}")
         if min(gamma, gamma_final, ema_kimg, ema_kimg_final) < 0 or min(lr, lr_final) <= 0:
@@ -134,13 +115,11 @@ class R3GAN(GANModule):
             raise ValueError("beta2 values must be in [0, 1) and decay_kimg >= 0")
         adam = partial(torch.optim.Adam, lr=lr, betas=(0.0, beta2), eps=1e-8)
         super().__init__(
-            generator, discriminator, g_optimizer=g_optimizer or adam, d_optimizer=d_optimizer or adam,
-            n_critic=n_critic, reg_interval=reg_interval,
+            generator, discriminator, loss="rpgan", gp_weight=0.0, r1_gamma=gamma, r2_gamma=gamma, clip_value=None,
+            g_optimizer=g_optimizer or adam, d_optimizer=d_optimizer or adam, g_scheduler=None, d_scheduler=None,
+            scheduler_interval="step",
             # A half-life (not None) makes the base keep an EMA generator; the schedule sets it every step.
-            ema_half_life_kimg=ema_kimg, ema_rampup=None,
-            max_generator_steps=max_generator_steps, gradient_clip_val=gradient_clip_val,
-            gradient_clip_algorithm=gradient_clip_algorithm, num_fixed_samples=num_fixed_samples,
-            sample_seed=sample_seed, compile=compile, compile_backend=compile_backend,
+            ema_decay=None, ema_half_life_kimg=ema_kimg, ema_rampup=None, **kwargs,
         )
         self.schedule_args = {"decay_kimg": decay_kimg, "gamma": (gamma, gamma_final), "lr": (lr, lr_final),
                               "beta2": (beta2, beta2_final), "ema_kimg": (ema_kimg, ema_kimg_final),
@@ -153,7 +132,7 @@ class R3GAN(GANModule):
         The one place the schedule is applied, at the start of every discriminator step.
         """
         values = r3gan_schedule(self.images_seen, **self.schedule_args)
-        self.gamma = values["gamma"]
+        self.gamma = self.r1_gamma = self.r2_gamma = values["gamma"]  # GAN.discriminator_loss reads r1/r2_gamma
         self.ema_half_life_kimg = values["ema_kimg"]  # read by GANModule._update_ema after the G step
         optimizers = self.trainer.optimizers if self._trainer is not None else []
         for optimizer in optimizers:
@@ -164,28 +143,4 @@ class R3GAN(GANModule):
 
     def discriminator_loss(self, batch: dict[str, Tensor], reg_weight: float) -> dict[str, Tensor]:
         logs = self.apply_schedule()
-        real = self.real_samples(batch)
-        labels = batch.get("label") if self.num_classes else None
-        with torch.no_grad():
-            fake = self.generate(self.latents(len(real)), labels)
-        penalize = self.gamma > 0 and reg_weight > 0
-        if penalize:  # the penalties differentiate D with respect to its inputs
-            real, fake = real.detach().requires_grad_(True), fake.requires_grad_(True)
-        real_logits, fake_logits = self.discriminate(real, labels), self.discriminate(fake, labels)
-        loss = rpgan_d(real_logits, fake_logits)
-        out = {"D/real": real_logits.detach().mean(), "D/fake": fake_logits.detach().mean(), **logs}
-        if penalize:
-            scale = self.penalty_scale()  # the loss scale under float16 mixed precision, else 1
-            r1, r2 = r1_penalty(real, real_logits, scale), r2_penalty(fake, fake_logits, scale)
-            loss = loss + 0.5 * self.gamma * reg_weight * (r1 + r2)
-            out["loss/D/r1"], out["loss/D/r2"] = r1.detach(), r2.detach()
-        out["loss"] = loss
-        return out
-
-    def generator_loss(self, batch: dict[str, Tensor]) -> dict[str, Tensor]:
-        real = self.real_samples(batch)
-        labels = batch.get("label") if self.num_classes else None
-        fake_logits = self.discriminate(self.generate(self.latents(len(real)), labels), labels)
-        with torch.no_grad():  # the generator's gradient flows through the fake logits only
-            real_logits = self.discriminate(real, labels)
-        return {"loss": rpgan_g(fake_logits, real_logits)}
+        return {**super().discriminator_loss(batch, reg_weight), **logs}

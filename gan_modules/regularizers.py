@@ -63,37 +63,30 @@ def gradient_penalty(
     return (grad_norm - 1).pow(2).mean()
 
 
-def r1_penalty(real: Tensor, real_logits: Tensor, scale: float = 1.0) -> Tensor:
-    """R1 penalty (Mescheder et al. 2018): ``E ||∇_x D(x)||²`` on real samples.
+def zero_centered_penalty(inputs: Tensor, logits: Tensor, scale: float = 1.0) -> Tensor:
+    """Zero-centred gradient penalty ``E ||∇_x D(x)||²``: R1 on real samples (Mescheder et al. 2018),
+    R2 on generated ones (used together by R3GAN, Huang et al. 2024).
 
-    The caller must call ``real.requires_grad_(True)`` BEFORE computing ``real_logits = D(real)``,
-    otherwise there is no graph from ``real`` to the logits.
+    The caller must set ``inputs.requires_grad_(True)`` (for fakes: ``fake.detach().requires_grad_(True)``)
+    BEFORE computing ``logits = D(inputs)``, otherwise there is no graph from the inputs to the logits.
 
     Args:
-        real: real samples ``[N, *sample_shape]`` with ``requires_grad`` set.
-        real_logits: ``D(real)``, any shape with leading ``N``.
+        inputs: the samples D judged, ``[N, *sample_shape]``, with ``requires_grad`` set.
+        logits: ``D(inputs)``, any shape with leading ``N``.
         scale: loss scale of float16 mixed precision (``GANModule.penalty_scale()``); 1 otherwise.
 
     Returns:
         Scalar ``>= 0``, the mean squared gradient norm; the caller multiplies by ``γ/2``.
     """
-    if not real.requires_grad:
-        raise ValueError("r1_penalty: call real.requires_grad_(True) before computing real_logits")
-    return _per_sample_grad_sq_norm(real_logits, real, scale).mean()
+    if not inputs.requires_grad:
+        raise ValueError("zero_centered_penalty (R1 / R2): call inputs.requires_grad_(True) before computing "
+                         "the logits")
+    return _per_sample_grad_sq_norm(logits, inputs, scale).mean()
 
 
-def r2_penalty(fake: Tensor, fake_logits: Tensor, scale: float = 1.0) -> Tensor:
-    """R2 penalty: the R1 penalty on generated samples (used with R1 by R3GAN, Huang et al. 2024).
-
-    The caller must call ``fake = fake.detach().requires_grad_(True)`` BEFORE computing
-    ``fake_logits = D(fake)``.
-
-    Returns:
-        Scalar ``>= 0``, the mean squared gradient norm; the caller multiplies by ``γ/2``.
-    """
-    if not fake.requires_grad:
-        raise ValueError("r2_penalty: call fake.requires_grad_(True) before computing fake_logits")
-    return _per_sample_grad_sq_norm(fake_logits, fake, scale).mean()
+# The papers' names: R1 penalizes D's gradient on the reals, R2 on the fakes; the formula is the same.
+r1_penalty = zero_centered_penalty
+r2_penalty = zero_centered_penalty
 
 
 def clip_weights(module: nn.Module, clip_value: float) -> None:

@@ -14,12 +14,11 @@ Batches: ``{"input": [N, C, H/s, W/s], "target": [N, C, H, W]}`` (the ``sr4x`` t
 
 from __future__ import annotations
 
-import torch
+from typing import Any
+
 import torch.nn.functional as F
-from lightning.pytorch.cli import LRSchedulerCallable, OptimizerCallable
 from torch import Tensor, nn
 
-from gan_modules.losses import get_loss
 from gan_modules.perceptual import VGGFeatures, perceptual_loss
 from gan_modules.translation import TranslationModule
 
@@ -32,7 +31,6 @@ class SRGAN(TranslationModule):
     Args:
         generator: ``low-res -> high-res`` (``gan_modules.nets.SRResNetGenerator``).
         discriminator: ``high-res -> logits`` (``gan_modules.nets.SRDiscriminator``).
-        loss: adversarial loss name (``nonsaturating``: the paper's).
         pixel_weight: weight of the pixel MSE (1; 0 for the VGG-only content loss of SRGAN-VGG54).
         adversarial_weight: weight of G's adversarial term (1e-3 in the paper).
         vgg_weight: weight of the VGG feature MSE (0 = off; the paper rescales VGG54 features by
@@ -44,49 +42,15 @@ class SRGAN(TranslationModule):
         Other arguments: see :class:`gan_modules.translation.TranslationModule`.
     """
 
-    def __init__(
-        self,
-        generator: nn.Module,
-        discriminator: nn.Module,
-        loss: str = "nonsaturating",
-        pixel_weight: float = 1.0,
-        adversarial_weight: float = 1e-3,
-        vgg_weight: float = 0.0,
-        vgg_weights_path: str | None = None,
-        vgg_layer: str = "relu5_4",
-        adversarial_warmup_steps: int = 0,
-        g_optimizer: OptimizerCallable | None = None,
-        d_optimizer: OptimizerCallable | None = None,
-        g_scheduler: LRSchedulerCallable | None = None,
-        d_scheduler: LRSchedulerCallable | None = None,
-        scheduler_interval: str = "step",
-        n_critic: int = 1,
-        reg_interval: int = 1,
-        ema_decay: float | None = None,
-        ema_half_life_kimg: float | None = None,
-        ema_rampup: float | None = None,
-        max_generator_steps: int | None = None,
-        gradient_clip_val: float | None = None,
-        gradient_clip_algorithm: str = "norm",
-        num_fixed_samples: int = 8,
-        sample_seed: int = 0,
-        compile: bool = False,
-        compile_backend: str = "inductor",
-    ) -> None:
-        super().__init__(
-            generator, discriminator, g_optimizer=g_optimizer, d_optimizer=d_optimizer,
-            g_scheduler=g_scheduler, d_scheduler=d_scheduler, scheduler_interval=scheduler_interval,
-            n_critic=n_critic, reg_interval=reg_interval, ema_decay=ema_decay,
-            ema_half_life_kimg=ema_half_life_kimg, ema_rampup=ema_rampup,
-            max_generator_steps=max_generator_steps, gradient_clip_val=gradient_clip_val,
-            gradient_clip_algorithm=gradient_clip_algorithm, num_fixed_samples=num_fixed_samples,
-            sample_seed=sample_seed, compile=compile, compile_backend=compile_backend,
-        )
+    def __init__(self, generator: nn.Module, discriminator: nn.Module, pixel_weight: float = 1.0,
+                 adversarial_weight: float = 1e-3, vgg_weight: float = 0.0,
+                 vgg_weights_path: str | None = None, vgg_layer: str = "relu5_4",
+                 adversarial_warmup_steps: int = 0, **kwargs: Any) -> None:
+        super().__init__(generator, discriminator, **kwargs)
         for name, value in (("pixel_weight", pixel_weight), ("adversarial_weight", adversarial_weight),
                             ("vgg_weight", vgg_weight), ("adversarial_warmup_steps", adversarial_warmup_steps)):
             if value < 0:
                 raise ValueError(f"{name} must be >= 0, got {value}")
-        self.adversarial = get_loss(loss)
         self.pixel_weight, self.adversarial_weight, self.vgg_weight = pixel_weight, adversarial_weight, vgg_weight
         self.adversarial_warmup_steps = adversarial_warmup_steps
         self.vgg: VGGFeatures | None = None
@@ -100,14 +64,6 @@ class SRGAN(TranslationModule):
         """The adversarial weight of a generator step: 0 during the warm-up, then ``adversarial_weight``."""
         return 0.0 if generator_steps < self.adversarial_warmup_steps else self.adversarial_weight
 
-    def discriminator_loss(self, batch: dict[str, Tensor], reg_weight: float) -> dict[str, Tensor]:
-        real = self.real_samples(batch)
-        with torch.no_grad():
-            fake = self.generate_from(batch, self.generator)
-        real_logits, fake_logits = self.discriminator(real), self.discriminator(fake)
-        return {"loss": self.adversarial.d(real_logits, fake_logits),
-                "D/real": real_logits.detach().mean(), "D/fake": fake_logits.detach().mean()}
-
     def generator_loss(self, batch: dict[str, Tensor]) -> dict[str, Tensor]:
         real = self.real_samples(batch)
         fake = self.generate_from(batch, self.generator)
@@ -118,11 +74,7 @@ class SRGAN(TranslationModule):
             vgg = perceptual_loss(self.vgg, fake, real)
             loss = loss + self.vgg_weight * vgg
             out["loss/G/vgg"] = vgg.detach()
-        real_logits = None
-        if self.adversarial.needs_real_for_g:
-            with torch.no_grad():
-                real_logits = self.discriminator(real)
-        adversarial = self.adversarial.g(self.discriminator(fake), real_logits)
+        adversarial = self.adversarial.g_against(self.discriminator(fake), lambda: self.discriminator(real))
         out["loss/G/adv"] = adversarial.detach()
         out["loss"] = loss + self.adversarial_weight_at(self.generator_steps) * adversarial
         return out

@@ -6,7 +6,7 @@ that requires a gradient to receive one in each backward. A GAN's discriminator 
 fails with "parameters that were not used in producing the loss". The usual workaround,
 ``ddp_find_unused_parameters_true``, traverses the autograd graph after every backward and
 all-reduces both players' gradient buckets on every step (twice the bytes a step needs; see
-DESIGN.md and ``benchmarks/ddp.py``).
+``benchmarks/ddp.py`` and docs/performance.md).
 
 :class:`GANDDPStrategy` keeps Lightning's process launching, process groups, samplers and
 checkpointing, but does not wrap the module. Instead:

@@ -25,9 +25,9 @@ The generator must be a :class:`~gan_modules.nets.StyleGANGenerator` (or expose 
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import torch
-from lightning.pytorch.cli import LRSchedulerCallable, OptimizerCallable
 from torch import Tensor, nn
 
 from gan_modules.base import GANModule
@@ -91,45 +91,14 @@ class StyleGAN(GANModule):
         Other arguments: see :class:`gan_modules.base.GANModule`.
     """
 
-    def __init__(
-        self,
-        generator: nn.Module,
-        discriminator: nn.Module,
-        loss: str = "nonsaturating",
-        r1_gamma: float = 10.0,
-        style_mixing_prob: float = 0.9,
-        pl_weight: float = 0.0,
-        pl_decay: float = 0.01,
-        pl_interval: int = 4,
-        pl_batch_shrink: int = 2,
-        grid_truncation_psi: float = 1.0,
-        g_optimizer: OptimizerCallable | None = None,
-        d_optimizer: OptimizerCallable | None = None,
-        g_scheduler: LRSchedulerCallable | None = None,
-        d_scheduler: LRSchedulerCallable | None = None,
-        scheduler_interval: str = "step",
-        n_critic: int = 1,
-        reg_interval: int = 16,
-        ema_decay: float | None = None,
-        ema_half_life_kimg: float | None = 10.0,
-        ema_rampup: float | None = 0.05,
-        max_generator_steps: int | None = None,
-        gradient_clip_val: float | None = None,
-        gradient_clip_algorithm: str = "norm",
-        num_fixed_samples: int = 64,
-        sample_seed: int = 0,
-        compile: bool = False,
-        compile_backend: str = "inductor",
-    ) -> None:
-        super().__init__(
-            generator, discriminator, g_optimizer=g_optimizer, d_optimizer=d_optimizer,
-            g_scheduler=g_scheduler, d_scheduler=d_scheduler, scheduler_interval=scheduler_interval,
-            n_critic=n_critic, reg_interval=reg_interval, ema_decay=ema_decay,
-            ema_half_life_kimg=ema_half_life_kimg, ema_rampup=ema_rampup,
-            max_generator_steps=max_generator_steps, gradient_clip_val=gradient_clip_val,
-            gradient_clip_algorithm=gradient_clip_algorithm, num_fixed_samples=num_fixed_samples,
-            sample_seed=sample_seed, compile=compile, compile_backend=compile_backend,
-        )
+    def __init__(self, generator: nn.Module, discriminator: nn.Module, loss: str = "nonsaturating",
+                 r1_gamma: float = 10.0, style_mixing_prob: float = 0.9, pl_weight: float = 0.0,
+                 pl_decay: float = 0.01, pl_interval: int = 4, pl_batch_shrink: int = 2,
+                 grid_truncation_psi: float = 1.0, reg_interval: int = 16,
+                 ema_half_life_kimg: float | None = 10.0, ema_rampup: float | None = 0.05,
+                 **kwargs: Any) -> None:
+        super().__init__(generator, discriminator, reg_interval=reg_interval, ema_half_life_kimg=ema_half_life_kimg,
+                         ema_rampup=ema_rampup, **kwargs)
         for attribute in ("mapping", "synthesis", "num_ws"):
             if not hasattr(generator, attribute):
                 raise TypeError(f"StyleGAN needs a style-based generator with '{attribute}' (e.g. "
@@ -186,11 +155,7 @@ class StyleGAN(GANModule):
     def generator_loss(self, batch: dict[str, Tensor]) -> dict[str, Tensor]:
         real = self.real_samples(batch)
         fake_logits = self.discriminator(self.generator.synthesis(self.mixed_styles(len(real))))
-        real_logits = None
-        if self.adversarial.needs_real_for_g:
-            with torch.no_grad():
-                real_logits = self.discriminator(real)
-        loss = self.adversarial.g(fake_logits, real_logits)
+        loss = self.adversarial.g_against(fake_logits, lambda: self.discriminator(real))
         out: dict[str, Tensor] = {}
         # The base loop increments generator_steps after this step: steps 0, k, 2k, ... regularize
         if self.pl_weight > 0 and self.generator_steps % self.pl_interval == 0:

@@ -30,12 +30,12 @@ from typing import Any
 
 import torch
 import torch.nn.functional as F
-from lightning.pytorch.cli import LRSchedulerCallable, OptimizerCallable
 from torch import Tensor, nn
 from torch.utils.data import DataLoader
 from torchmetrics.functional.image import peak_signal_noise_ratio
 
 from gan_modules.base import GANModule
+from gan_modules.losses import get_loss
 from gan_modules.training_state import rng_state, set_rng_state
 
 
@@ -83,7 +83,7 @@ class TranslationModule(GANModule):
     """The image-to-image base: batch keys, fixed grid batch, translate, validation and predict.
 
     Subclasses set ``input_key`` / ``target_key`` (and ``extra_keys`` such as ``"mask"``) and supply
-    ``discriminator_loss`` / ``generator_loss``; ``generate_from(batch, net)`` says how a generator
+    ``generator_loss`` (and ``discriminator_loss`` where D's step is not the paired one here); ``generate_from(batch, net)`` says how a generator
     reads a batch (the default: ``net(batch[input_key])``).
 
     Args:
@@ -91,6 +91,8 @@ class TranslationModule(GANModule):
             ``input_shape`` (see ``gan_modules.nets.ImageToImageNetwork``).
         discriminator: ``output [N, *sample_shape]`` (and ``condition`` = the input when it has
             ``conditional = True``) ``-> logits``.
+        loss: adversarial loss name (``nonsaturating``: the cross-entropy of pix2pix, SRGAN and the
+            context encoder; lsgan, hinge, ...).
         num_fixed_samples: rows of the sample grid (8 by default).
         Other arguments: see :class:`gan_modules.base.GANModule`.
     """
@@ -99,37 +101,10 @@ class TranslationModule(GANModule):
     target_key = "target"
     extra_keys: tuple[str, ...] = ()
 
-    def __init__(
-        self,
-        generator: nn.Module,
-        discriminator: nn.Module,
-        g_optimizer: OptimizerCallable | None = None,
-        d_optimizer: OptimizerCallable | None = None,
-        g_scheduler: LRSchedulerCallable | None = None,
-        d_scheduler: LRSchedulerCallable | None = None,
-        scheduler_interval: str = "step",
-        n_critic: int = 1,
-        reg_interval: int = 1,
-        ema_decay: float | None = None,
-        ema_half_life_kimg: float | None = None,
-        ema_rampup: float | None = None,
-        max_generator_steps: int | None = None,
-        gradient_clip_val: float | None = None,
-        gradient_clip_algorithm: str = "norm",
-        num_fixed_samples: int = 8,
-        sample_seed: int = 0,
-        compile: bool = False,
-        compile_backend: str = "inductor",
-    ) -> None:
-        super().__init__(
-            generator, discriminator, g_optimizer=g_optimizer, d_optimizer=d_optimizer,
-            g_scheduler=g_scheduler, d_scheduler=d_scheduler, scheduler_interval=scheduler_interval,
-            n_critic=n_critic, reg_interval=reg_interval, ema_decay=ema_decay,
-            ema_half_life_kimg=ema_half_life_kimg, ema_rampup=ema_rampup,
-            max_generator_steps=max_generator_steps, gradient_clip_val=gradient_clip_val,
-            gradient_clip_algorithm=gradient_clip_algorithm, num_fixed_samples=num_fixed_samples,
-            sample_seed=sample_seed, compile=compile, compile_backend=compile_backend,
-        )
+    def __init__(self, generator: nn.Module, discriminator: nn.Module, loss: str = "nonsaturating",
+                 num_fixed_samples: int = 8, **kwargs: Any) -> None:
+        super().__init__(generator, discriminator, num_fixed_samples=num_fixed_samples, **kwargs)
+        self.adversarial = get_loss(loss)
         if getattr(generator, "input_shape", None) is None:
             raise TypeError(f"{type(self).__name__} needs an image-to-image generator with an 'input_shape' "
                             f"attribute (gan_modules.nets.UNetGenerator, ...), got {type(generator).__name__}")
@@ -178,6 +153,16 @@ class TranslationModule(GANModule):
         if getattr(self.discriminator, "conditional", False):
             return self.discriminator(images, self.inputs_of(batch))
         return self.discriminator(images)
+
+    def discriminator_loss(self, batch: dict[str, Tensor], reg_weight: float) -> dict[str, Tensor]:
+        """``loss.d(D(target), D(G(input)))`` (D conditioned on the input when it is conditional), with
+        ``D/real`` and ``D/fake`` (the mean logits); the paired families' discriminator step."""
+        real = self.real_samples(batch)
+        with torch.no_grad():  # D's step trains D only
+            fake = self.generate_from(batch, self.generator)
+        real_logits, fake_logits = self.judge(real, batch), self.judge(fake, batch)
+        return {"loss": self.adversarial.d(real_logits, fake_logits),
+                "D/real": real_logits.detach().mean(), "D/fake": fake_logits.detach().mean()}
 
     @torch.no_grad()
     def run_eval(self, net: nn.Module, *args: Tensor) -> Tensor:

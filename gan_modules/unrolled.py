@@ -38,7 +38,6 @@ import math
 from typing import Any
 
 import torch
-from lightning.pytorch.cli import LRSchedulerCallable, OptimizerCallable
 from torch import Tensor, nn
 from torch.func import functional_call
 
@@ -102,50 +101,13 @@ class UnrolledGAN(GAN):
             Trainer.
         second_order: differentiate through the unrolled steps (the paper's method); False treats
             the unrolled weights as constants.
-        loss, gp_weight, r1_gamma, r2_gamma, clip_value: see :class:`gan_modules.gan.GAN`.
-        Other arguments: see :class:`gan_modules.base.GANModule`.
+        Other arguments (``loss``, ``gp_weight``, ``r1_gamma``, ...): see :class:`gan_modules.gan.GAN`.
     """
 
-    def __init__(
-        self,
-        generator: nn.Module,
-        discriminator: nn.Module,
-        unrolled_steps: int = 5,
-        unroll_optimizer: str = "adam",
-        unroll_lr: float | None = None,
-        second_order: bool = True,
-        loss: str = "nonsaturating",
-        gp_weight: float = 0.0,
-        r1_gamma: float = 0.0,
-        r2_gamma: float = 0.0,
-        clip_value: float | None = None,
-        g_optimizer: OptimizerCallable | None = None,
-        d_optimizer: OptimizerCallable | None = None,
-        g_scheduler: LRSchedulerCallable | None = None,
-        d_scheduler: LRSchedulerCallable | None = None,
-        scheduler_interval: str = "step",
-        n_critic: int = 1,
-        reg_interval: int = 1,
-        ema_decay: float | None = None,
-        ema_half_life_kimg: float | None = None,
-        ema_rampup: float | None = None,
-        max_generator_steps: int | None = None,
-        gradient_clip_val: float | None = None,
-        gradient_clip_algorithm: str = "norm",
-        num_fixed_samples: int = 64,
-        sample_seed: int = 0,
-        compile: bool = False,
-        compile_backend: str = "inductor",
-    ) -> None:
-        super().__init__(
-            generator, discriminator, loss=loss, gp_weight=gp_weight, r1_gamma=r1_gamma, r2_gamma=r2_gamma,
-            clip_value=clip_value, g_optimizer=g_optimizer, d_optimizer=d_optimizer, g_scheduler=g_scheduler,
-            d_scheduler=d_scheduler, scheduler_interval=scheduler_interval, n_critic=n_critic,
-            reg_interval=reg_interval, ema_decay=ema_decay, ema_half_life_kimg=ema_half_life_kimg,
-            ema_rampup=ema_rampup, max_generator_steps=max_generator_steps, gradient_clip_val=gradient_clip_val,
-            gradient_clip_algorithm=gradient_clip_algorithm, num_fixed_samples=num_fixed_samples,
-            sample_seed=sample_seed, compile=compile, compile_backend=compile_backend,
-        )
+    def __init__(self, generator: nn.Module, discriminator: nn.Module, unrolled_steps: int = 5,
+                 unroll_optimizer: str = "adam", unroll_lr: float | None = None, second_order: bool = True,
+                 **kwargs: Any) -> None:
+        super().__init__(generator, discriminator, **kwargs)
         if unrolled_steps < 0:
             raise ValueError(f"unrolled_steps must be >= 0, got {unrolled_steps}")
         if unroll_optimizer not in UNROLL_OPTIMIZERS:

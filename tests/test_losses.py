@@ -10,7 +10,14 @@ from torch import nn
 
 from gan_modules import losses
 from gan_modules.losses import LOSS_NAMES, AdversarialLoss, get_loss
-from gan_modules.regularizers import clip_weights, drift_penalty, gradient_penalty, r1_penalty, r2_penalty
+from gan_modules.regularizers import (
+    clip_weights,
+    drift_penalty,
+    gradient_penalty,
+    r1_penalty,
+    r2_penalty,
+    zero_centered_penalty,
+)
 
 R = [2.0, -1.0]
 F = [0.5, -3.0]
@@ -230,3 +237,26 @@ def test_clip_weights_clamps_in_place() -> None:
 def test_drift_penalty() -> None:
     r = torch.tensor([2.0, -1.0, 0.5])
     assert drift_penalty(r).item() == pytest.approx((4 + 1 + 0.25) / 3)
+
+
+@pytest.mark.parametrize("name", LOSS_NAMES)
+def test_g_against_runs_d_on_the_reals_only_when_the_loss_needs_them(name: str) -> None:
+    loss = get_loss(name)
+    fake_logits = torch.randn(6, requires_grad=True)
+    real_logits = torch.randn(6, requires_grad=True)
+    calls = []
+
+    def real_logits_of() -> torch.Tensor:
+        calls.append(torch.is_grad_enabled())
+        return real_logits * 1.0  # an op, so the no_grad of the call shows in requires_grad
+
+    value = loss.g_against(fake_logits, real_logits_of)
+    assert calls == ([False] if loss.needs_real_for_g else [])  # once, without gradients, or never
+    expected = loss.g(fake_logits, real_logits.detach() if loss.needs_real_for_g else None)
+    torch.testing.assert_close(value, expected)
+    value.backward()
+    assert real_logits.grad is None and fake_logits.grad is not None  # G's gradient flows through fakes only
+
+
+def test_r1_and_r2_are_the_one_zero_centred_penalty() -> None:
+    assert r1_penalty is zero_centered_penalty and r2_penalty is zero_centered_penalty

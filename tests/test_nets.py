@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import importlib
 import inspect
 import json
 import sys
@@ -23,39 +24,11 @@ from gan_modules.nets import (
     Network,
     build_network,
     dcgan_init,
+    register_network,
 )
 
 MLP_SHAPES = [(2,), (1, 32, 32), (3, 64, 64)]
 DCGAN_SHAPES = [(1, 32, 32), (3, 32, 32), (1, 64, 64), (3, 64, 64)]
-SMALL = {  # small widths keep the file fast on 2 CPU cores
-    "MLPGenerator": [{"latent_dim": 8, "hidden_dim": 32}],
-    "MLPDiscriminator": [{"hidden_dim": 32, "spectral_norm": sn} for sn in (False, True)],
-    "DCGANGenerator": [{"latent_dim": 16, "base_channels": 8, "upsample": up} for up in ("transposed", "nearest_conv")],
-    "DCGANDiscriminator": [{"base_channels": 8, "spectral_norm": sn} for sn in (False, True)],
-    "ConditionalMLPGenerator": [{"num_classes": 3, "latent_dim": 8, "hidden_dim": 32, "embed_dim": e} for e in (None, 4)],
-    "ConditionalMLPDiscriminator": [{"num_classes": 3, "hidden_dim": 32, "conditioning": c, "spectral_norm": sn}
-                                    for c, sn in (("concat", False), ("projection", True))],
-    "ConditionalDCGANGenerator": [{"num_classes": 3, "latent_dim": 16, "base_channels": 8, "upsample": up, "embed_dim": e}
-                                  for up, e in (("transposed", None), ("nearest_conv", 4))],
-    "ConditionalDCGANDiscriminator": [{"num_classes": 3, "base_channels": 8, "conditioning": c, "spectral_norm": sn}
-                                      for c, sn in (("concat", False), ("projection", False), ("projection", True))],
-    "ACGANDiscriminator": [{"num_classes": 3, "base_channels": 8, "spectral_norm": sn} for sn in (False, True)],
-    "ProgressiveGenerator": [{"latent_dim": 16, "channel_base": 128, "max_channels": 16}],
-    "ProgressiveDiscriminator": [{"channel_base": 128, "max_channels": 16, "mbstd_group_size": g} for g in (4, 0)],
-    "R3GANGenerator": [{"latent_dim": 16, "widths": [16, 8], "cardinalities": [4, 2], "blocks": [1]}],
-    "R3GANDiscriminator": [{"widths": [16, 8], "cardinalities": [4, 2], "blocks": [1]}],
-    # image-to-image networks (input_shape None: the sample's; SR: a quarter of it)
-    "UNetGenerator": [{"base_channels": 4, "dropout_at_inference": False}],  # eval() is then deterministic
-    "PatchDiscriminator": [{"base_channels": 4, "n_layers": 2, "conditional": c} for c in (False, True)],
-    "ResnetGenerator": [{"base_channels": 4, "n_blocks": 1}],
-    "SRResNetGenerator": [{"base_channels": 4, "n_blocks": 1}],
-    "SRDiscriminator": [{"base_channels": 4, "dense_dim": 8}],
-    "InpaintingGenerator": [{"base_channels": 4}],
-    "StyleGANGenerator": [{"latent_dim": 16, "w_dim": 16, "channel_base": 128, "channel_max": 16, "mapping_layers": 2,
-                           "architecture": a, "block_architecture": b}
-                          for a, b in (("stylegan", "orig"), ("stylegan2", "skip"), ("stylegan2", "resnet"))],
-    "StyleGANDiscriminator": [{"channel_base": 128, "channel_max": 16, "architecture": a} for a in ("resnet", "skip", "orig")],
-}
 CONDITIONAL = {cls for cls in NETWORKS.values() if cls.__module__ == nets.conditional.__name__}
 
 
@@ -64,7 +37,7 @@ def _cases() -> list:
     for name, cls in NETWORKS.items():
         shapes = MLP_SHAPES if "MLP" in name else DCGAN_SHAPES
         for shape in shapes:
-            for kwargs in SMALL[name]:
+            for kwargs in cls.small_configs:
                 ident = f"{name}-{'x'.join(map(str, shape))}-" + "-".join(f"{k}={v}" for k, v in kwargs.items())
                 cases.append(pytest.param(cls, shape, kwargs, id=ident))
     return cases
@@ -90,14 +63,24 @@ def _call(net: Network, x: torch.Tensor) -> torch.Tensor:
 
 
 def test_networks_registry_is_complete() -> None:
-    assert set(SMALL) == set(NETWORKS)
-    for module in (nets.mlp, nets.dcgan, nets.conditional):
-        defined = {
-            obj
-            for obj in vars(module).values()
-            if isinstance(obj, type) and issubclass(obj, Network) and obj is not Network
-        }
-        assert defined <= set(NETWORKS.values())
+    # every concrete Network in nets/ is registered (a new network is tested the day it is added)
+    folder = Path(nets.__file__).parent
+    for path in folder.glob("*.py"):
+        module = importlib.import_module(f"gan_modules.nets.{path.stem}")
+        defined = {obj for obj in vars(module).values() if isinstance(obj, type) and issubclass(obj, Network)
+                   and obj.__module__ == module.__name__ and not obj.__name__.startswith("_")
+                   and obj is not nets.ImageToImageNetwork and obj is not Network}
+        assert defined <= set(NETWORKS.values()), f"{path.name}: {defined - set(NETWORKS.values())} not registered"
+    assert all(cls.small_configs for cls in NETWORKS.values())
+
+
+def test_register_network_rejects_what_it_cannot_test() -> None:
+    with pytest.raises(ValueError, match="at least one small configuration"):
+        register_network([])
+    with pytest.raises(TypeError, match="not a gan_modules.nets.Network"):
+        register_network([{}])(nn.Linear)
+    with pytest.raises(ValueError, match="two networks are called MLPGenerator"):
+        register_network([{}])(type("MLPGenerator", (Network,), {}))
 
 
 @pytest.mark.parametrize("cls", NETWORKS.values(), ids=NETWORKS.keys())

@@ -12,14 +12,8 @@ from conftest import digits_data, make_trainer
 
 from gan_modules import ProgressiveGAN, load_generator
 from gan_modules.nets import ProgressiveDiscriminator, ProgressiveGenerator
-from gan_modules.nets.progressive import (
-    EqualizedConv2d,
-    downscale,
-    minibatch_stddev,
-    pixel_norm,
-    progressive_images,
-    upscale,
-)
+from gan_modules.nets.layers import EqualizedConv2d, minibatch_stddev, pixel_norm
+from gan_modules.nets.progressive import downscale, progressive_images, upscale
 from gan_modules.progressive import progressive_schedule
 from gan_modules.regularizers import drift_penalty
 
@@ -92,11 +86,11 @@ def test_real_images_are_faded_like_the_generator():
 
 def test_equalized_learning_rate_scales_weights_at_runtime():
     torch.manual_seed(0)
-    conv = EqualizedConv2d(64, 32, 3)
+    conv = EqualizedConv2d(64, 32, 3, activation="linear", gain=math.sqrt(2))  # ProGAN's layer
     assert conv.weight.std().item() == pytest.approx(1.0, rel=0.05)  # stored weights are N(0, 1)
-    assert conv.scale == pytest.approx(math.sqrt(2 / (64 * 9)))  # He's constant
+    assert conv.weight_gain == pytest.approx(math.sqrt(2 / (64 * 9)))  # He's constant
     x = torch.randn(2, 64, 8, 8)
-    torch.testing.assert_close(conv(x), F.conv2d(x, conv.weight * conv.scale, conv.bias, padding=1))
+    torch.testing.assert_close(conv(x), F.conv2d(x, conv.weight * conv.weight_gain, conv.bias, padding=1))
     # so the output has the variance He initialisation gives (gain^2 = 2; interior pixels: no zero padding)
     assert conv(torch.randn(64, 64, 8, 8))[..., 1:-1, 1:-1].var().item() == pytest.approx(2.0, rel=0.1)
 

@@ -10,16 +10,8 @@ from conftest import digits_data
 
 from gan_modules import StyleGAN, load_generator
 from gan_modules.nets import StyleGANDiscriminator, StyleGANGenerator
-from gan_modules.nets.stylegan_layers import (
-    AdaIN,
-    EqualizedLinear,
-    MinibatchStd,
-    NoiseInput,
-    fir_filter,
-    modulated_conv2d,
-    modulated_upconv2d,
-    upsample2d,
-)
+from gan_modules.nets.layers import EqualizedLinear, MinibatchStd, fir_filter, upsample2d
+from gan_modules.nets.stylegan_layers import AdaIN, NoiseInput, modulated_conv2d, modulated_upconv2d
 from gan_modules.stylegan import path_length_penalty, path_lengths
 
 

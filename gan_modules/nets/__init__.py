@@ -3,11 +3,13 @@
 Conditional networks (``nets.conditional``) take labels too: ``G(z, labels)``, ``D(x, labels)``.
 Image-to-image networks (``nets.translation``: U-Net, PatchGAN, ResNet, SRResNet) map images to images
 (``latent_dim = 0``, an ``input_shape`` beside ``sample_shape``) or judge them.
-Every class subclasses :class:`Network` (rebuildable from ``init_spec`` with :func:`build_network`).
+Every class subclasses :class:`Network` (rebuildable from ``init_spec`` with :func:`build_network`) and
+is listed in :data:`NETWORKS` by the :func:`register_network` decorator, with the small configurations
+its tests use. The layers several networks share are in :mod:`gan_modules.nets.layers`.
 This package imports only torch, never lightning.
 """
 
-from .base import Network, build_network
+from .base import NETWORKS, Network, build_network, register_network
 from .conditional import (
     ACGANDiscriminator,
     ConditionalDCGANDiscriminator,
@@ -26,34 +28,6 @@ from .stylegan import StyleGANDiscriminator, StyleGANGenerator
 from .stylegan_layers import MappingNetwork
 from .translation import ImageToImageNetwork
 from .unet import InpaintingGenerator, UNetGenerator
-
-NETWORKS: dict[str, type[Network]] = {
-    cls.__name__: cls
-    for cls in (
-        MLPGenerator,
-        MLPDiscriminator,
-        DCGANGenerator,
-        DCGANDiscriminator,
-        ConditionalMLPGenerator,
-        ConditionalMLPDiscriminator,
-        ConditionalDCGANGenerator,
-        ConditionalDCGANDiscriminator,
-        ACGANDiscriminator,
-        UNetGenerator,
-        PatchDiscriminator,
-        ResnetGenerator,
-        SRResNetGenerator,
-        SRDiscriminator,
-        InpaintingGenerator,
-        StyleGANGenerator,
-        StyleGANDiscriminator,
-        ProgressiveGenerator,
-        ProgressiveDiscriminator,
-        R3GANGenerator,
-        R3GANDiscriminator,
-    )
-}
-"""Every network class by class name (tests parametrize over it)."""
 
 __all__ = [
     "NETWORKS",
@@ -82,5 +56,6 @@ __all__ = [
     "StyleGANGenerator",
     "UNetGenerator",
     "build_network",
+    "register_network",
     "dcgan_init",
 ]

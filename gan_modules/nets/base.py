@@ -17,8 +17,8 @@ from __future__ import annotations
 import functools
 import importlib
 import inspect
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import Any, ClassVar, TypeVar
 
 from torch import nn
 
@@ -47,6 +47,8 @@ class Network(nn.Module):
     sample_shape: tuple[int, ...] = ()
     latent_dim: int = 0
     num_classes: int = 0
+    small_configs: ClassVar[list[dict[str, Any]]] = []
+    """Small constructor arguments (beside ``sample_shape``) the network tests build it with."""
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -71,6 +73,34 @@ class Network(nn.Module):
             object.__setattr__(self, "init_spec", spec)
 
         cls.__init__ = recording_init  # type: ignore[method-assign]
+
+
+NETWORKS: dict[str, type[Network]] = {}
+"""Every registered network class by class name (the network tests parametrize over it)."""
+
+_N = TypeVar("_N", bound=type[Network])
+
+
+def register_network(small_configs: list[dict[str, Any]]) -> Callable[[_N], _N]:
+    """Class decorator: lists a :class:`Network` in :data:`NETWORKS` with the small configurations its tests use.
+
+    Args:
+        small_configs: constructor arguments besides ``sample_shape`` (narrow widths, one entry per
+            variant worth testing: spectral norm on and off, each architecture, ...).
+    """
+    if not small_configs:
+        raise ValueError("register_network needs at least one small configuration to test the network with")
+
+    def register(cls: _N) -> _N:
+        if not (isinstance(cls, type) and issubclass(cls, Network)):
+            raise TypeError(f"register_network: {cls!r} is not a gan_modules.nets.Network subclass")
+        if NETWORKS.get(cls.__name__, cls) is not cls:
+            raise ValueError(f"register_network: two networks are called {cls.__name__}")
+        cls.small_configs = [dict(config) for config in small_configs]
+        NETWORKS[cls.__name__] = cls
+        return cls
+
+    return register
 
 
 def build_network(spec: dict[str, Any]) -> nn.Module:

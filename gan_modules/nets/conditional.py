@@ -28,17 +28,17 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.nn.utils.parametrizations import spectral_norm as _spectral_norm
 
-from .base import Network, check_sample_shape, get_activation
+from .base import Network, check_sample_shape, get_activation, register_network
 from .dcgan import (
     INIT_MODES,
     UPSAMPLE_MODES,
-    _check_choice,
     _check_image_shape,
     _finish_init,
     discriminator_trunk,
     generator_layers,
 )
-from .mlp import _mlp, check_input_shape
+from .layers import check_choice, check_input_shape
+from .mlp import _mlp
 
 CONDITIONING_MODES = ("concat", "projection")
 
@@ -122,6 +122,8 @@ class ProjectionHead(nn.Module):
         return self.head(features).flatten() + projection
 
 
+@register_network(small_configs=[{"num_classes": 3, "latent_dim": 16, "base_channels": 8, "upsample": up, "embed_dim": e}
+                                   for up, e in (("transposed", None), ("nearest_conv", 4))])
 class ConditionalDCGANGenerator(Network):
     """Conditional DCGAN generator: ``G(z [N, latent_dim], labels [N]) -> images [N, C, H, W]`` in ``[-1, 1]``.
 
@@ -150,8 +152,8 @@ class ConditionalDCGANGenerator(Network):
         super().__init__()
         name = type(self).__name__
         out_channels, stages = _check_image_shape(sample_shape, name)
-        _check_choice(name, "upsample", upsample, UPSAMPLE_MODES)
-        _check_choice(name, "init", init, INIT_MODES)
+        check_choice(name, "upsample", upsample, UPSAMPLE_MODES)
+        check_choice(name, "init", init, INIT_MODES)
         if latent_dim < 1 or base_channels < 1:
             raise ValueError(f"{name}: latent_dim and base_channels must be >= 1")
         self.sample_shape = tuple(int(s) for s in sample_shape)
@@ -176,7 +178,7 @@ def _init_trunk_discriminator(net: Network, sample_shape: Sequence[int], num_cla
     4x4 (its input has ``extra_channels`` beyond the image's). Returns the trunk's output channels."""
     name = type(net).__name__
     in_channels, stages = _check_image_shape(sample_shape, name)
-    _check_choice(name, "init", init, INIT_MODES)
+    check_choice(name, "init", init, INIT_MODES)
     if base_channels < 1:
         raise ValueError(f"{name}: base_channels must be >= 1, got {base_channels}")
     net.sample_shape = tuple(int(s) for s in sample_shape)
@@ -187,6 +189,8 @@ def _init_trunk_discriminator(net: Network, sample_shape: Sequence[int], num_cla
     return width
 
 
+@register_network(small_configs=[{"num_classes": 3, "base_channels": 8, "conditioning": c, "spectral_norm": sn}
+                                   for c, sn in (("concat", False), ("projection", False), ("projection", True))])
 class ConditionalDCGANDiscriminator(Network):
     """Conditional DCGAN discriminator: ``D(images [N, C, H, W], labels [N]) -> logits [N]``.
 
@@ -212,7 +216,7 @@ class ConditionalDCGANDiscriminator(Network):
         init: str = "dcgan",
     ) -> None:
         super().__init__()
-        _check_choice(type(self).__name__, "conditioning", conditioning, CONDITIONING_MODES)
+        check_choice(type(self).__name__, "conditioning", conditioning, CONDITIONING_MODES)
         self.conditioning = conditioning
         extra = num_classes if conditioning == "concat" else 0
         width = _init_trunk_discriminator(self, sample_shape, num_classes, base_channels, norm, activation, init, extra)
@@ -234,6 +238,7 @@ class ConditionalDCGANDiscriminator(Network):
         return self.head(self.trunk(x)).flatten()
 
 
+@register_network(small_configs=[{"num_classes": 3, "base_channels": 8, "spectral_norm": sn} for sn in (False, True)])
 class ACGANDiscriminator(Network):
     """AC-GAN discriminator (Odena et al. 2017): ``images -> (logits [N], class_logits [N, num_classes])``.
 
@@ -270,6 +275,7 @@ class ACGANDiscriminator(Network):
         return self.head(features).flatten(), self.class_head(features).flatten(1)
 
 
+@register_network(small_configs=[{"num_classes": 3, "latent_dim": 8, "hidden_dim": 32, "embed_dim": e} for e in (None, 4)])
 class ConditionalMLPGenerator(Network):
     """Conditional MLP generator (Mirza & Osindero 2014): ``G(z, labels) -> [N, *sample_shape]``.
 
@@ -315,6 +321,8 @@ class ConditionalMLPGenerator(Network):
         return self.output_activation(out).reshape(z.shape[0], *self.sample_shape)
 
 
+@register_network(small_configs=[{"num_classes": 3, "hidden_dim": 32, "conditioning": c, "spectral_norm": sn}
+                                   for c, sn in (("concat", False), ("projection", True))])
 class ConditionalMLPDiscriminator(Network):
     """Conditional MLP discriminator: ``D(x [N, *sample_shape], labels [N]) -> logits [N]``.
 
@@ -338,7 +346,7 @@ class ConditionalMLPDiscriminator(Network):
     ) -> None:
         super().__init__()
         name = type(self).__name__
-        _check_choice(name, "conditioning", conditioning, CONDITIONING_MODES)
+        check_choice(name, "conditioning", conditioning, CONDITIONING_MODES)
         self.sample_shape = check_sample_shape(sample_shape, name=name)
         self.latent_dim = 0
         self.num_classes = _check_num_classes(name, num_classes)

@@ -14,8 +14,8 @@ from torch import Tensor, nn
 from torch.nn.utils import parametrize
 from torch.nn.utils.parametrizations import spectral_norm as _spectral_norm
 
-from .base import Network, check_sample_shape, get_activation, get_norm2d
-from .mlp import check_input_shape
+from .base import Network, check_sample_shape, get_activation, get_norm2d, register_network
+from .layers import check_choice, check_input_shape
 
 UPSAMPLE_MODES = ("nearest_conv", "transposed")
 INIT_MODES = ("dcgan", "default")
@@ -56,9 +56,7 @@ def _check_image_shape(sample_shape: Sequence[int], name: str) -> tuple[int, int
     return channels, height.bit_length() - 3  # log2(H) - log2(4)
 
 
-def _check_choice(name: str, what: str, value: str, valid: Sequence[str]) -> None:
-    if value not in valid:
-        raise ValueError(f"{name}: unknown {what} '{value}'; valid: {', '.join(valid)}")
+
 
 
 def _finish_init(net: nn.Module, init: str, spectral_norm: bool) -> None:
@@ -123,6 +121,7 @@ def discriminator_trunk(in_channels: int, stages: int, base_channels: int, norm:
     return layers, c_in
 
 
+@register_network(small_configs=[{"latent_dim": 16, "base_channels": 8, "upsample": up} for up in UPSAMPLE_MODES])
 class DCGANGenerator(Network):
     """DCGAN generator: ``z [N, latent_dim] -> images [N, C, H, W]`` in ``[-1, 1]``.
 
@@ -151,8 +150,8 @@ class DCGANGenerator(Network):
         super().__init__()
         name = type(self).__name__
         out_channels, stages = _check_image_shape(sample_shape, name)
-        _check_choice(name, "upsample", upsample, UPSAMPLE_MODES)
-        _check_choice(name, "init", init, INIT_MODES)
+        check_choice(name, "upsample", upsample, UPSAMPLE_MODES)
+        check_choice(name, "init", init, INIT_MODES)
         if latent_dim < 1 or base_channels < 1:
             raise ValueError(f"{name}: latent_dim and base_channels must be >= 1")
         self.sample_shape = tuple(int(s) for s in sample_shape)
@@ -169,6 +168,7 @@ class DCGANGenerator(Network):
         return self.body(self.project(z))
 
 
+@register_network(small_configs=[{"base_channels": 8, "spectral_norm": sn} for sn in (False, True)])
 class DCGANDiscriminator(Network):
     """DCGAN discriminator: ``images [N, C, H, W] -> logits [N]`` (no sigmoid; larger = more real).
 
@@ -195,7 +195,7 @@ class DCGANDiscriminator(Network):
         super().__init__()
         name = type(self).__name__
         in_channels, stages = _check_image_shape(sample_shape, name)
-        _check_choice(name, "init", init, INIT_MODES)
+        check_choice(name, "init", init, INIT_MODES)
         if base_channels < 1:
             raise ValueError(f"{name}: base_channels must be >= 1, got {base_channels}")
         self.sample_shape = tuple(int(s) for s in sample_shape)

@@ -13,18 +13,8 @@ import torch
 from torch import Tensor, nn
 from torch.nn.utils.parametrizations import spectral_norm as _spectral_norm
 
-from .base import Network, check_sample_shape, get_activation
-
-
-def check_input_shape(name: str, x: Tensor, expected: Sequence[int], what: str = "") -> None:
-    """Raises ValueError naming the expected shape when ``x`` is not ``[N, *expected]``.
-
-    Cheap (compares ``x.shape[1:]`` only); used at every network's input boundary.
-    """
-    if x.dim() < 1 or tuple(x.shape[1:]) != tuple(expected):
-        want = ", ".join(["N", *map(str, expected)])
-        got = ", ".join(["N", *map(str, x.shape[1:])])
-        raise ValueError(f"{name} expects {what}[{want}], got [{got}]")
+from .base import Network, check_sample_shape, get_activation, register_network
+from .layers import check_input_shape
 
 
 def _mlp(in_dim: int, hidden_dim: int, out_dim: int, num_layers: int, activation: str, sn: bool) -> nn.Sequential:
@@ -43,6 +33,7 @@ def _mlp(in_dim: int, hidden_dim: int, out_dim: int, num_layers: int, activation
     return nn.Sequential(*layers)
 
 
+@register_network(small_configs=[{"latent_dim": 8, "hidden_dim": 32}])
 class MLPGenerator(Network):
     """MLP generator: ``z [N, latent_dim] -> [N, *sample_shape]``.
 
@@ -82,6 +73,7 @@ class MLPGenerator(Network):
         return self.output_activation(self.net(z)).reshape(z.shape[0], *self.sample_shape)
 
 
+@register_network(small_configs=[{"hidden_dim": 32, "spectral_norm": sn} for sn in (False, True)])
 class MLPDiscriminator(Network):
     """MLP discriminator: ``x [N, *sample_shape] -> logits [N]`` (no dropout, no sigmoid).
 

@@ -15,7 +15,7 @@ import torch
 from torch import Tensor, nn
 from torch.nn.utils.parametrizations import spectral_norm as _spectral_norm
 
-from .base import get_norm2d
+from .base import get_norm2d, register_network
 from .translation import ImageToImageNetwork, check_images, finish_init, image_shape, same_size_input
 
 
@@ -30,6 +30,7 @@ def receptive_field(n_layers: int) -> int:
     return size
 
 
+@register_network(small_configs=[{"base_channels": 4, "n_layers": 2, "conditional": c} for c in (False, True)])
 class PatchDiscriminator(ImageToImageNetwork):
     """PatchGAN: ``image [N, C, H, W]`` (and its input, when conditional) ``-> logits [N, 1, h, w]``.
 

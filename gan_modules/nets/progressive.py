@@ -30,7 +30,6 @@ framework's ``[-1, 1]`` image contract; ``"linear"`` is the paper's toRGB.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from typing import Any
 
@@ -38,8 +37,16 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .base import Network, check_sample_shape, get_activation
-from .mlp import check_input_shape
+from .base import Network, check_sample_shape, get_activation, register_network
+from .layers import (
+    SQRT2,
+    EqualizedConv2d,
+    EqualizedLinear,
+    channels_at,
+    check_input_shape,
+    minibatch_stddev,
+    pixel_norm,
+)
 
 
 def _check_power_of_two_image(sample_shape: Sequence[int], name: str) -> tuple[int, int]:
@@ -49,29 +56,6 @@ def _check_power_of_two_image(sample_shape: Sequence[int], name: str) -> tuple[i
         raise ValueError(f"{name}: images must be square with a power-of-two size >= 8, got sample_shape "
                          f"{tuple(sample_shape)}")
     return channels, height.bit_length() - 2  # stages 4, 8, ..., H
-
-
-def pixel_norm(x: Tensor, eps: float = 1e-8) -> Tensor:
-    """Normalizes each pixel's feature vector to unit RMS over channels (dim 1): ``x / sqrt(mean(x^2) + eps)``."""
-    return x * torch.rsqrt(x.pow(2).mean(dim=1, keepdim=True) + eps)
-
-
-def minibatch_stddev(x: Tensor, group_size: int = 4, eps: float = 1e-8) -> Tensor:
-    """Appends the minibatch standard deviation as one extra feature map: ``[N, C, H, W] -> [N, C+1, H, W]``.
-
-    The batch is split into groups of ``group_size`` (the largest divisor of ``N`` not above it); the
-    standard deviation of each feature at each pixel over a group is averaged over features and pixels,
-    and the group's value is broadcast as a constant map to its members. It lets D see the batch's
-    variety (a cure for mode collapse), and is why D's samples are not independent within a group.
-    """
-    n, c, h, w = x.shape
-    g = min(group_size, n)
-    while n % g:
-        g -= 1
-    y = x.reshape(g, n // g, c, h, w)
-    std = (y - y.mean(dim=0, keepdim=True)).pow(2).mean(dim=0).add(eps).sqrt()  # [N/g, C, H, W]
-    feature = std.mean(dim=(1, 2, 3)).reshape(1, n // g, 1, 1, 1).expand(g, n // g, 1, h, w).reshape(n, 1, h, w)
-    return torch.cat([x, feature], dim=1)
 
 
 def downscale(x: Tensor, factor: int) -> Tensor:
@@ -99,47 +83,9 @@ def progressive_images(x: Tensor, stage: int, alpha: float) -> Tensor:
     return upscale(x, factor)
 
 
-class EqualizedConv2d(nn.Module):
-    """Conv2d with equalized learning rate: weights ``N(0, 1)``, multiplied by ``gain / sqrt(fan_in)`` at runtime.
-
-    Adam's update size does not depend on the weight's scale, so storing unit-variance weights and
-    scaling in the forward gives every layer the same effective learning rate (paper section 4.1).
-    Biases start at 0.
-    """
-
-    def __init__(self, in_channels: int, out_channels: int, kernel_size: int, gain: float = math.sqrt(2)) -> None:
-        super().__init__()
-        self.weight = nn.Parameter(torch.randn(out_channels, in_channels, kernel_size, kernel_size))
-        self.bias = nn.Parameter(torch.zeros(out_channels))
-        self.scale = gain / math.sqrt(in_channels * kernel_size * kernel_size)
-        self.padding = kernel_size // 2
-
-    def forward(self, x: Tensor) -> Tensor:
-        return F.conv2d(x, self.weight * self.scale, self.bias, padding=self.padding)
-
-    def extra_repr(self) -> str:
-        return f"{self.weight.shape[1]}, {self.weight.shape[0]}, kernel_size={self.weight.shape[2]}, scale={self.scale:.4g}"
-
-
-class EqualizedLinear(nn.Module):
-    """Linear layer with equalized learning rate (see :class:`EqualizedConv2d`)."""
-
-    def __init__(self, in_features: int, out_features: int, gain: float = math.sqrt(2)) -> None:
-        super().__init__()
-        self.weight = nn.Parameter(torch.randn(out_features, in_features))
-        self.bias = nn.Parameter(torch.zeros(out_features))
-        self.scale = gain / math.sqrt(in_features)
-
-    def forward(self, x: Tensor) -> Tensor:
-        return F.linear(x, self.weight * self.scale, self.bias)
-
-    def extra_repr(self) -> str:
-        return f"{self.weight.shape[1]}, {self.weight.shape[0]}, scale={self.scale:.4g}"
-
-
-def channels_at(resolution: int, channel_base: int, max_channels: int) -> int:
-    """Feature maps at a resolution: ``min(channel_base // resolution, max_channels)``, at least 1."""
-    return max(1, min(channel_base // resolution, max_channels))
+def _he_conv(in_channels: int, out_channels: int, kernel_size: int) -> EqualizedConv2d:
+    """ProGAN's convolution: He's constant on the weights, the activation applied by the caller."""
+    return EqualizedConv2d(in_channels, out_channels, kernel_size, activation="linear", gain=SQRT2)
 
 
 class _Progressive(Network):
@@ -190,6 +136,7 @@ class _Progressive(Network):
         return f"stage={self.stage} ({4 << self.stage} px), alpha={self.alpha:.4f}"
 
 
+@register_network(small_configs=[{"latent_dim": 16, "channel_base": 128, "max_channels": 16}])
 class ProgressiveGenerator(_Progressive):
     """Progressive GAN generator: ``z [N, latent_dim] -> images [N, *sample_shape]`` at every stage.
 
@@ -221,11 +168,11 @@ class ProgressiveGenerator(_Progressive):
         ch = [channels_at(4 << s, channel_base, max_channels) for s in range(self.num_stages)]
         # The paper's first layer is a 4x4 convolution of the 1x1 latent, i.e. a dense layer; the official
         # code gives it gain sqrt(2)/4.
-        self.project = EqualizedLinear(latent_dim, ch[0] * 16, gain=math.sqrt(2) / 4)
-        self.blocks = nn.ModuleList([EqualizedConv2d(ch[0], ch[0], 3)])
+        self.project = EqualizedLinear(latent_dim, ch[0] * 16, gain=SQRT2 / 4)
+        self.blocks = nn.ModuleList([_he_conv(ch[0], ch[0], 3)])
         for s in range(1, self.num_stages):
-            self.blocks.append(nn.Sequential(EqualizedConv2d(ch[s - 1], ch[s], 3), EqualizedConv2d(ch[s], ch[s], 3)))
-        self.to_rgb = nn.ModuleList([EqualizedConv2d(c, out_channels, 1, gain=1.0) for c in ch])
+            self.blocks.append(nn.Sequential(_he_conv(ch[s - 1], ch[s], 3), _he_conv(ch[s], ch[s], 3)))
+        self.to_rgb = nn.ModuleList([EqualizedConv2d(c, out_channels, 1, activation="linear") for c in ch])
         self.output_activation = get_activation(output_activation)
         self._init_progress()
 
@@ -262,6 +209,7 @@ class ProgressiveGenerator(_Progressive):
         return self.output_activation(upscale(rgb, self.sample_shape[-1] // (4 << stage)))
 
 
+@register_network(small_configs=[{"channel_base": 128, "max_channels": 16, "mbstd_group_size": g} for g in (4, 0)])
 class ProgressiveDiscriminator(_Progressive):
     """Progressive GAN critic: full-size images ``[N, *sample_shape] -> logits [N]`` at every stage.
 
@@ -291,13 +239,13 @@ class ProgressiveDiscriminator(_Progressive):
         self.latent_dim = self.num_classes = 0
         self.mbstd_group_size = mbstd_group_size
         ch = [channels_at(4 << s, channel_base, max_channels) for s in range(self.num_stages)]
-        self.from_rgb = nn.ModuleList([EqualizedConv2d(in_channels, c, 1) for c in ch])
+        self.from_rgb = nn.ModuleList([_he_conv(in_channels, c, 1) for c in ch])
         # blocks[s] (s >= 1) takes stage s's resolution to stage s-1's: conv, conv to fewer maps, pool.
-        self.blocks = nn.ModuleList([nn.Sequential(EqualizedConv2d(ch[0] + (mbstd_group_size > 0), ch[0], 3),
-                                                   EqualizedLinear(ch[0] * 16, ch[0]))])
+        self.blocks = nn.ModuleList([nn.Sequential(_he_conv(ch[0] + (mbstd_group_size > 0), ch[0], 3),
+                                                   EqualizedLinear(ch[0] * 16, ch[0], gain=SQRT2))])
         for s in range(1, self.num_stages):
-            self.blocks.append(nn.Sequential(EqualizedConv2d(ch[s], ch[s], 3), EqualizedConv2d(ch[s], ch[s - 1], 3)))
-        self.output = EqualizedLinear(ch[0], 1, gain=1.0)
+            self.blocks.append(nn.Sequential(_he_conv(ch[s], ch[s], 3), _he_conv(ch[s], ch[s - 1], 3)))
+        self.output = EqualizedLinear(ch[0], 1)
         self._init_progress()
 
     def _used_prefixes(self, stage: int, alpha: float) -> tuple[str, ...]:

@@ -33,8 +33,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .base import Network, check_sample_shape, get_activation
-from .mlp import check_input_shape
+from .base import Network, check_sample_shape, get_activation, register_network
+from .layers import check_input_shape
 
 LEAKY_SLOPE = 0.2
 ACTIVATION_GAIN = math.sqrt(2 / (1 + LEAKY_SLOPE**2))
@@ -163,6 +163,7 @@ def _stage_blocks(width: int, cardinality: int, count: int, expansion: int, kern
     return [ResidualBlock(width, cardinality, expansion, kernel_size, total) for _ in range(count)]
 
 
+@register_network(small_configs=[{"latent_dim": 16, "widths": [16, 8], "cardinalities": [4, 2], "blocks": [1]}])
 class R3GANGenerator(Network):
     """R3GAN generator: ``z [N, latent_dim] -> images [N, C, H, W]``.
 
@@ -218,6 +219,7 @@ class R3GANGenerator(Network):
         return self.output_activation(self.to_image(x))
 
 
+@register_network(small_configs=[{"widths": [16, 8], "cardinalities": [4, 2], "blocks": [1]}])
 class R3GANDiscriminator(Network):
     """R3GAN discriminator: ``images [N, C, H, W] -> logits [N]`` (no sigmoid; larger = more real).
 

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 
 from torch import Tensor, nn
 
-from .base import get_norm2d
+from .base import get_norm2d, register_network
 from .translation import (
     ImageToImageNetwork,
     check_divisible,
@@ -40,6 +40,7 @@ class ResnetBlock(nn.Module):
         return x + self.body(x)
 
 
+@register_network(small_configs=[{"base_channels": 4, "n_blocks": 1}])
 class ResnetGenerator(ImageToImageNetwork):
     """ResNet generator: ``input [N, C_in, H, W] -> output [N, C_out, H, W]`` in ``[-1, 1]``.
 

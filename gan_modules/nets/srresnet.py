@@ -18,8 +18,8 @@ from collections.abc import Sequence
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .base import get_norm2d
-from .dcgan import _check_choice
+from .base import get_norm2d, register_network
+from .layers import check_choice
 from .translation import ImageToImageNetwork, check_divisible, check_images, finish_init, image_shape
 
 INPUT_SKIPS = ("none", "bicubic", "nearest")
@@ -40,6 +40,7 @@ class SRResidualBlock(nn.Module):
         return x + self.body(x)
 
 
+@register_network(small_configs=[{"base_channels": 4, "n_blocks": 1}])
 class SRResNetGenerator(ImageToImageNetwork):
     """SRResNet: ``low-res [N, C, H/s, W/s] -> high-res [N, C, H, W]`` in ``[-1, 1]``, ``s`` a power of 2.
 
@@ -75,7 +76,7 @@ class SRResNetGenerator(ImageToImageNetwork):
     ) -> None:
         super().__init__()
         name = type(self).__name__
-        _check_choice(name, "input_skip", input_skip, INPUT_SKIPS)
+        check_choice(name, "input_skip", input_skip, INPUT_SKIPS)
         self.sample_shape = image_shape(sample_shape, name)
         channels, height, width = self.sample_shape
         if input_shape is None:
@@ -119,6 +120,7 @@ class SRResNetGenerator(ImageToImageNetwork):
         return (upsampled + out).clamp(-1.0, 1.0)
 
 
+@register_network(small_configs=[{"base_channels": 4, "dense_dim": 8}])
 class SRDiscriminator(ImageToImageNetwork):
     """SRGAN discriminator: ``images [N, C, H, W] -> logits [N]`` (larger = more real).
 

@@ -21,17 +21,19 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor, nn
 
-from .base import Network, check_sample_shape
-from .mlp import check_input_shape
-from .stylegan_layers import (
+from .base import Network, check_sample_shape, register_network
+from .layers import (
     EqualizedConv2d,
     EqualizedLinear,
-    MappingNetwork,
     MinibatchStd,
+    channels_at,
+    check_choice,
+    check_input_shape,
     downsample2d,
     fir_filter,
 )
-from .stylegan_synthesis import SynthesisNetwork, channels_at
+from .stylegan_layers import MappingNetwork
+from .stylegan_synthesis import SynthesisNetwork
 
 ARCHITECTURES = ("stylegan", "stylegan2")
 BLOCK_ARCHITECTURES = ("orig", "skip", "resnet")
@@ -50,9 +52,7 @@ def _image_shape(sample_shape: Sequence[int], name: str) -> tuple[int, int]:
     return channels, height
 
 
-def _check_choice(name: str, what: str, value: str, valid: Sequence[str]) -> None:
-    if value not in valid:
-        raise ValueError(f"{name}: unknown {what} '{value}'; valid: {', '.join(valid)}")
+
 
 
 def _slerp(a: Tensor, b: Tensor, t: Tensor) -> Tensor:
@@ -63,6 +63,9 @@ def _slerp(a: Tensor, b: Tensor, t: Tensor) -> Tensor:
     return (torch.sin((1 - t) * omega) * a[:, None] + torch.sin(t * omega) * b[:, None]) / torch.sin(omega)
 
 
+@register_network(small_configs=[{"latent_dim": 16, "w_dim": 16, "channel_base": 128, "channel_max": 16, "mapping_layers": 2,
+                                    "architecture": a, "block_architecture": b}
+                                   for a, b in (("stylegan", "orig"), ("stylegan2", "skip"), ("stylegan2", "resnet"))])
 class StyleGANGenerator(Network):
     """Style-based generator: ``z [N, latent_dim] -> images [N, C, H, W]`` in ``[-1, 1]``.
 
@@ -103,9 +106,9 @@ class StyleGANGenerator(Network):
         super().__init__()
         name = type(self).__name__
         channels, resolution = _image_shape(sample_shape, name)
-        _check_choice(name, "architecture", architecture, ARCHITECTURES)
-        _check_choice(name, "block_architecture", block_architecture, BLOCK_ARCHITECTURES)
-        _check_choice(name, "output_activation", output_activation, OUTPUT_ACTIVATIONS)
+        check_choice(name, "architecture", architecture, ARCHITECTURES)
+        check_choice(name, "block_architecture", block_architecture, BLOCK_ARCHITECTURES)
+        check_choice(name, "output_activation", output_activation, OUTPUT_ACTIVATIONS)
         if min(latent_dim, w_dim, channel_base, channel_max, mapping_layers) < 1:
             raise ValueError(f"{name}: latent_dim, w_dim, channel_base, channel_max and mapping_layers "
                              "must be >= 1")
@@ -145,7 +148,7 @@ class StyleGANGenerator(Network):
 
     def style_layers(self, level: str) -> list[int]:
         """Indices of the style inputs of a level: ``coarse`` (4-8 px), ``middle`` (16-32 px), ``fine`` (64+ px)."""
-        _check_choice(type(self).__name__, "style level", level, tuple(STYLE_LEVELS))
+        check_choice(type(self).__name__, "style level", level, tuple(STYLE_LEVELS))
         low, high = STYLE_LEVELS[level]
         return [i for i, r in enumerate(self.layer_resolutions) if low <= r <= high]
 
@@ -229,6 +232,7 @@ class DiscriminatorBlock(nn.Module):
         return self.conv1(self.conv0(x)), img
 
 
+@register_network(small_configs=[{"channel_base": 128, "channel_max": 16, "architecture": a} for a in ("resnet", "skip", "orig")])
 class StyleGANDiscriminator(Network):
     """StyleGAN2 discriminator: ``images [N, C, H, W] -> logits [N]`` (no sigmoid; larger = more real).
 
@@ -253,7 +257,7 @@ class StyleGANDiscriminator(Network):
         super().__init__()
         name = type(self).__name__
         img_channels, resolution = _image_shape(sample_shape, name)
-        _check_choice(name, "architecture", architecture, BLOCK_ARCHITECTURES)
+        check_choice(name, "architecture", architecture, BLOCK_ARCHITECTURES)
         if min(channel_base, channel_max, mbstd_channels) < 1 or mbstd_group_size < 0:
             raise ValueError(f"{name}: channel_base, channel_max and mbstd_channels must be >= 1, "
                              "mbstd_group_size >= 0")

@@ -22,27 +22,19 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .mlp import check_input_shape
-from .stylegan_layers import (
-    NOISE_MODES,
+from .layers import (
     SQRT2,
-    AdaIN,
     EqualizedConv2d,
     EqualizedLinear,
-    NoiseInput,
     blur2d,
+    channels_at,
+    check_input_shape,
     fir_filter,
-    modulated_conv2d,
-    modulated_upconv2d,
     upsample2d,
 )
+from .stylegan_layers import NOISE_MODES, AdaIN, NoiseInput, modulated_conv2d, modulated_upconv2d
 
 _SQRT_HALF = math.sqrt(0.5)
-
-
-def channels_at(resolution: int, channel_base: int, channel_max: int) -> int:
-    """Feature channels at a resolution: ``min(channel_base // resolution, channel_max)``, at least 1."""
-    return max(1, min(channel_base // resolution, channel_max))
 
 
 class ModulatedLayer(nn.Module):

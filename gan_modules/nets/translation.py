@@ -20,7 +20,8 @@ import torch
 from torch import Tensor, nn
 
 from .base import Network, check_sample_shape
-from .dcgan import _check_choice, dcgan_init
+from .dcgan import dcgan_init
+from .layers import check_choice
 
 INIT_MODES = ("dcgan", "default")
 
@@ -93,6 +94,6 @@ def check_images(name: str, x: Tensor, expected: Sequence[int], what: str = "") 
 
 def finish_init(net: nn.Module, init: str, name: str) -> None:
     """Applies ``init``: ``"dcgan"`` (N(0, 0.02), what pix2pix and CycleGAN use) or ``"default"`` (PyTorch's)."""
-    _check_choice(name, "init", init, INIT_MODES)
+    check_choice(name, "init", init, INIT_MODES)
     if init == "dcgan":
         net.apply(dcgan_init)

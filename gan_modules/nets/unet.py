@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .base import get_norm2d
+from .base import get_norm2d, register_network
 from .translation import ImageToImageNetwork, check_images, finish_init, image_shape, same_size_input
 
 
@@ -98,6 +98,7 @@ def _depth(num_downs: int | None, shape: Sequence[int], name: str) -> int:
     return depth
 
 
+@register_network(small_configs=[{"base_channels": 4, "dropout_at_inference": False}])
 class UNetGenerator(ImageToImageNetwork):
     """pix2pix U-Net: ``input [N, C_in, H, W] -> output [N, C_out, H, W]`` in ``[-1, 1]``.
 
@@ -163,6 +164,7 @@ def composite(output: Tensor, known: Tensor, mask: Tensor) -> Tensor:
     return mask * output + (1 - mask) * known
 
 
+@register_network(small_configs=[{"base_channels": 4}])
 class InpaintingGenerator(ImageToImageNetwork):
     """Inpainting U-Net: ``(image [N, C, H, W] with the hole zeroed, mask [N, 1, H, W]) -> image``.
 
