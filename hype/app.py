@@ -82,6 +82,10 @@ def create_app(study: Study) -> Flask:
                 "image": f"/images/{trial['image_id']}", "exposure_ms": exposure,
                 "feedback": trial["phase"] == "tutorial" or protocol.feedback, "masks": MASKS if timed else 0}
 
+    @app.get("/favicon.ico")
+    def favicon():
+        return Response(status=204)
+
     @app.get("/")
     def index():
         return render_template("index.html", protocol=protocol)
