@@ -70,16 +70,16 @@ def image_id(secret: str, pool: str, relpath: str) -> str:
     return hmac.new(secret.encode(), f"{pool}:{relpath}".encode(), hashlib.sha256).hexdigest()[:20]
 
 
-def catalogue(secret: str, folders: dict[str, tuple[str | Path, str]]) -> dict[str, StudyImage]:
+def catalogue(secret: str, scanned: dict[str, list[tuple[str, Path]]]) -> dict[str, StudyImage]:
     """Every image of the study by id.
 
     Args:
         secret: the study's key for the ids.
-        folders: pool -> (folder, the command-line option that named it, for error messages).
+        scanned: pool -> that pool's ``scan_folder`` result.
     """
     images = {}
-    for pool, (folder, option) in folders.items():
-        for relpath, file in scan_folder(folder, option):
+    for pool, files in scanned.items():
+        for relpath, file in files:
             key = image_id(secret, pool, relpath)
             images[key] = StudyImage(key, pool, relpath, file)
     return images

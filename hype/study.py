@@ -7,7 +7,7 @@ import secrets
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .images import StudyImage, catalogue
+from .images import StudyImage, catalogue, scan_folder
 from .protocol import Protocol, Trial, images_needed, plan_session
 from .store import Store
 
@@ -46,27 +46,25 @@ class Study:
         folders = {"real": (real, "--real"), "fake": (fake, "--fake"),
                    "tutorial_real": (tutorial_real or real, "--tutorial-real" if tutorial_real else "--real"),
                    "tutorial_fake": (tutorial_fake or fake, "--tutorial-fake" if tutorial_fake else "--fake")}
-        for pool, (folder, option) in folders.items():
-            if not Path(folder).is_dir():
-                raise ValueError(f"{option} {folder}: not a folder")
+        scanned = {pool: scan_folder(folder, option) for pool, (folder, option) in folders.items()}
         settings = {"protocol": protocol.to_dict(),
                     **{pool: str(Path(folder).resolve()) for pool, (folder, _) in folders.items()}}
-        store = Store(db)
-        keys = store.initialise(settings)
-        images = catalogue(keys["secret"], folders)
-        pools = {pool: sorted(i.id for i in images.values() if i.pool == pool) for pool in folders}
         for truth in ("real", "fake"):
             shared = settings[f"tutorial_{truth}"] == settings[truth]
             need = images_needed(protocol, shared)
-            if len(pools[truth]) < need:
+            if len(scanned[truth]) < need:
                 raise ValueError(
-                    f"--{truth} {folders[truth][0]} has {len(pools[truth])} images; a session needs {need} "
+                    f"--{truth} {folders[truth][0]} has {len(scanned[truth])} images; a session needs {need} "
                     f"({protocol.blocks} block(s) of {protocol.block_size}, half {truth}"
                     + (f", plus {protocol.tutorial_size // 2} for the tutorial" if shared else "") + ")")
             tutorial = f"tutorial_{truth}"
-            if len(pools[tutorial]) < protocol.tutorial_size // 2:
-                raise ValueError(f"{folders[tutorial][1]} {folders[tutorial][0]} has {len(pools[tutorial])} images; "
+            if len(scanned[tutorial]) < protocol.tutorial_size // 2:
+                raise ValueError(f"{folders[tutorial][1]} {folders[tutorial][0]} has {len(scanned[tutorial])} images; "
                                  f"the tutorial needs {protocol.tutorial_size // 2}")
+        store = Store(db)
+        keys = store.initialise(settings)
+        images = catalogue(keys["secret"], scanned)
+        pools = {pool: sorted(i.id for i in images.values() if i.pool == pool) for pool in folders}
         store.sync_images(images)
         return cls(store, protocol, images, keys["results_token"], display_px, pools)
 
