@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 import csv
-import json
 import math
-import os
-import sqlite3
 from pathlib import Path
 
 import numpy as np
@@ -70,6 +67,9 @@ def new_session(client, worker=None) -> str:
     reply = client.post("/api/sessions", json={"worker": worker} if worker else {})
     assert reply.status_code == 201
     return reply.get_json()["token"]
+
+
+FLIP = {"real": "fake", "fake": "real"}
 
 
 # -- protocol ---------------------------------------------------------------------------------------
@@ -179,11 +179,9 @@ def test_time_session_staircase_and_score_by_hand(tmp_path, folders):
     for worker, script in scripts.items():
         token = new_session(client, worker)
         truth = truths(study, token)
-        flip = {"real": "fake", "fake": "real"}
-
         def choose(s, truth=truth, script=script):
             right = truth[s["trial"]]
-            return right if s["phase"] == "tutorial" or script[s["position"] - 1] else flip[right]
+            return right if s["phase"] == "tutorial" or script[s["position"] - 1] else FLIP[right]
 
         states = play(client, token, choose)
         exposures = [s["exposure_ms"] for s in states if s["phase"] == "evaluation"]
@@ -386,4 +384,3 @@ def test_twenty_concurrent_evaluators_lose_and_duplicate_nothing(tmp_path, folde
     sent = {(log.token, i, a) for log in logs for i, a in log.sent.items()}
     assert set(stored) == sent
     assert rows(study, "SELECT COUNT(*), COUNT(finished_at) FROM sessions") == [(20, 20)]
-    assert json.loads(json.dumps(os.fspath(study.store.path)))  # the database is still where it was
