@@ -23,8 +23,6 @@ Usage::
 from __future__ import annotations
 
 import argparse
-import os
-import re
 import signal
 import sqlite3
 import subprocess
@@ -38,20 +36,14 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from hype.server import serve_process  # noqa: E402
 from hype.simulate import random_policy, run_concurrently  # noqa: E402
 
 
 def start_server(db: Path, demo: dict[str, Path], args: argparse.Namespace, port: int = 0) -> tuple[subprocess.Popen, str]:
-    cmd = [sys.executable, str(ROOT / "human_eval.py"), "serve", "--real", str(demo["real"]), "--fake", str(demo["fake"]),
-           "--tutorial-fake", str(demo["tutorial_fake"]), "--db", str(db), "--block-size", str(args.block_size),
-           "--tutorial-size", str(args.tutorial_size), "--port", str(port)]
-    env = {**os.environ, "PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", "")}
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=env)
-    for line in proc.stdout:
-        found = re.search(r"evaluators: (http://\S+)/", line)
-        if found:
-            return proc, found.group(1)
-    raise RuntimeError(f"the server did not start (exit code {proc.wait()})")
+    return serve_process(["--real", str(demo["real"]), "--fake", str(demo["fake"]), "--tutorial-fake",
+                          str(demo["tutorial_fake"]), "--db", str(db), "--block-size", str(args.block_size),
+                          "--tutorial-size", str(args.tutorial_size)], port=port)
 
 
 def main() -> None:
@@ -106,8 +98,8 @@ def main() -> None:
     errors = [e for log in logs for e in log.errors]
     latencies = np.array([x for log in logs for x in log.latencies_ms])
     judgments = len(sent)
-    print(f"| evaluators | trials each | judgments | wall s | judgments/s | answer ms p50 / p95 / max | lost | duplicated "
-          f"| replays refused | sessions complete | server restarts |")
+    print("| evaluators | trials each | judgments | wall s | judgments/s | answer ms p50 / p95 / max | lost | duplicated "
+          "| replays refused | sessions complete | server restarts |")
     print("|---|---|---|---|---|---|---|---|---|---|---|")
     print(f"| {args.evaluators} | {per_session} | {judgments} | {wall:.1f} | {judgments / wall:.0f} | "
           f"{np.median(latencies):.1f} / {np.percentile(latencies, 95):.1f} / {latencies.max():.1f} | {lost} | "

@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import csv
 import math
+import signal
+import sqlite3
+import threading
+import time
 from pathlib import Path
 
 import numpy as np
@@ -15,17 +19,17 @@ from hype.app import create_app
 from hype.images import scan_folder
 from hype.protocol import Protocol, modal_exposure, next_exposure, tutorial_passed
 from hype.scores import bootstrap_mean, hype_infinity, two_way_bootstrap
-from hype.server import running
+from hype.server import running, serve_process
 from hype.simulate import random_policy, run_concurrently
 from hype.study import Study
 
 
-def write_images(folder: Path, n: int, value: int) -> Path:
+def write_images(folder: Path, n: int, value: int, prefix: str = "") -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(value)
     for k in range(n):
         pixels = np.clip(value + rng.integers(-20, 20, size=(8, 8)), 0, 255).astype(np.uint8)
-        Image.fromarray(pixels).save(folder / f"{k:03d}.png")
+        Image.fromarray(pixels).save(folder / f"{prefix}{k:03d}.png")
     return folder
 
 
@@ -384,3 +388,45 @@ def test_twenty_concurrent_evaluators_lose_and_duplicate_nothing(tmp_path, folde
     sent = {(log.token, i, a) for log in logs for i, a in log.sent.items()}
     assert set(stored) == sent
     assert rows(study, "SELECT COUNT(*), COUNT(finished_at) FROM sessions") == [(20, 20)]
+
+
+def test_server_killed_mid_load_and_restarted_loses_nothing(tmp_path, folders):
+    """The real ``human_eval.py serve`` process is SIGKILLed under 20 evaluators, then started again."""
+    db = tmp_path / "hype.sqlite"
+    args = ["--real", str(folders["real"]), "--fake", str(folders["fake"]), "--db", str(db),
+            "--block-size", "20", "--tutorial-size", "2"]
+    write_images(folders["real"], 12, 61, prefix="b")  # 12 more of each, for blocks of 20
+    write_images(folders["fake"], 12, 199, prefix="b")
+    server, base = serve_process(args)
+    port = int(base.rsplit(":", 1)[1])
+    at_kill = {}
+
+    def crash_and_restart() -> None:
+        nonlocal server
+        while True:
+            time.sleep(0.02)
+            with sqlite3.connect(db) as conn:
+                n = conn.execute("SELECT COUNT(*) FROM judgments").fetchone()[0]
+            if n >= 60:
+                break
+        server.send_signal(signal.SIGKILL)
+        server.wait()
+        with sqlite3.connect(db) as conn:
+            at_kill["judgments"] = conn.execute("SELECT COUNT(*) FROM judgments").fetchone()[0]
+        server, _ = serve_process(args, port=port)
+
+    watcher = threading.Thread(target=crash_and_restart)
+    watcher.start()
+    try:
+        logs, _ = run_concurrently(base, 20, random_policy, replay_every=5, retry_for=60.0)
+    finally:
+        watcher.join()
+        server.send_signal(signal.SIGINT)
+        server.wait(timeout=30)
+    assert 60 <= at_kill["judgments"] < 20 * 22  # killed mid-load
+    assert all(not log.errors for log in logs), [log.errors for log in logs if log.errors]
+    with sqlite3.connect(db) as conn:
+        stored = conn.execute("SELECT s.token, j.idx, j.answer FROM judgments j JOIN sessions s ON s.id = j.session_id "
+                              "WHERE s.finished_at IS NOT NULL").fetchall()
+    sent = {(log.token, i, a) for log in logs for i, a in log.sent.items()}
+    assert len(sent) == 20 * 22 and set(stored) == sent and len(stored) == len(sent)
