@@ -100,10 +100,13 @@ def report(args: argparse.Namespace) -> None:
 def demo(args: argparse.Namespace) -> None:
     from hype.demo import write_demo
 
+    if args.n < 6:
+        raise ValueError(f"-n must be >= 6 (5 real images go to the tutorial), got {args.n}")
     folders = write_demo(args.out, n_real=args.n, n_fake=args.n, seed=args.seed, generator=args.generator)
     print("wrote " + ", ".join(str(f) for f in folders.values()))
+    block = min(20, 2 * (args.n - 5))  # the default tutorial takes 5 of the real images
     print(f"try: python human_eval.py serve --real {folders['real']} --fake {folders['fake']} "
-          f"--tutorial-fake {folders['tutorial_fake']} --block-size 20")
+          f"--tutorial-fake {folders['tutorial_fake']} --block-size {block}")
 
 
 def build_parser() -> argparse.ArgumentParser:

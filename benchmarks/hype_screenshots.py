@@ -7,7 +7,8 @@ What it does:
     probability 0.8 and a fake with a probability drawn in [0.5, 0.8]; the first ``--careless`` of them
     answer the tutorial at random, so the quality control has someone to exclude. Then Chromium
     (``hype.browser``) opens the results page and, in a new session that passes the tutorial, the
-    first evaluation image, and saves both pages as PNG.
+    first evaluation image, and saves both pages as PNG. It also prints ``human_eval.py report`` on
+    the study.
 
 Usage::
 
@@ -26,6 +27,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+import human_eval  # noqa: E402
 from hype.app import create_app  # noqa: E402
 from hype.browser import chromium  # noqa: E402
 from hype.demo import write_demo  # noqa: E402
@@ -74,10 +76,11 @@ def main() -> None:
         demo = write_demo(Path(tmp) / "images", n_real=40, n_fake=40, n_obvious=10, seed=args.seed)
         protocol = Protocol(mode="infinity", block_size=30, blocks=1, tutorial_size=10)
         study = Study.open(Path(tmp) / "hype.sqlite", demo["real"], demo["fake"], protocol,
-                           tutorial_fake=demo["tutorial_fake"])
+                           tutorial_fake=demo["tutorial_fake"], seed=args.seed)
         simulate(study, args.evaluators, args.careless, args.seed)
+        human_eval.main(["report", "--db", str(study.store.path)])  # the report shown in docs/human_eval.md
         with running(create_app(study)) as base:
-            with chromium(900, 840) as driver:
+            with chromium(900, 1000) as driver:
                 driver.get(f"{base}/results?token={study.results_token}")
                 WebDriverWait(driver, 30).until(lambda d: all(
                     d.execute_script("return arguments[0].complete && arguments[0].naturalWidth > 0", img)

@@ -81,6 +81,13 @@ def two_way_bootstrap(errors: Sequence[float], evaluators: Sequence[int], images
     return out
 
 
+def _codes(keys: Sequence) -> np.ndarray:
+    """Integer codes in order of first appearance (not of sorted keys: image ids are random strings,
+    and the bootstrap's draws should not depend on them)."""
+    index: dict = {}
+    return np.array([index.setdefault(k, len(index)) for k in keys], dtype=np.int64)
+
+
 def hype_infinity(truths: Sequence[str], answers: Sequence[str], evaluators: Sequence[int],
                   images: Sequence[int], iterations: int = ITERATIONS, seed: int = 0,
                   level: float = 0.95) -> dict[str, float]:
@@ -98,8 +105,7 @@ def hype_infinity(truths: Sequence[str], answers: Sequence[str], evaluators: Seq
         raise ValueError("no judgments to score")
     truth = np.asarray(truths)
     wrong = (truth != np.asarray(answers)).astype(np.float64)
-    _, e = np.unique(np.asarray(evaluators), return_inverse=True)
-    _, i = np.unique(np.asarray(images), return_inverse=True)
+    e, i = _codes(evaluators), _codes(images)
     samples = two_way_bootstrap(wrong, e, i, iterations=iterations, seed=seed)
     low, high = _percentile_interval(samples, level)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import random
 import secrets
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -22,11 +23,13 @@ class Study:
     results_token: str
     display_px: int = 256
     pools: dict[str, list[str]] = field(default_factory=dict)
+    rng: random.Random | None = None
+    lock: threading.Lock = field(default_factory=threading.Lock)
 
     @classmethod
     def open(cls, db: str | Path, real: str | Path, fake: str | Path, protocol: Protocol,
              tutorial_real: str | Path | None = None, tutorial_fake: str | Path | None = None,
-             display_px: int = 256) -> Study:
+             display_px: int = 256, seed: int | None = None) -> Study:
         """Create the study in ``db`` or reopen it (same options required).
 
         Args:
@@ -36,6 +39,9 @@ class Study:
             tutorial_real, tutorial_fake: folders for the tutorial (default: ``real`` / ``fake``).
                 Obviously bad fakes (an early checkpoint) make the tutorial's quality control bite.
             display_px: the side at which images are shown (scaled without smoothing).
+            seed: draw the sessions' images from one seeded generator (reproducible demos and
+                tests); None (the default) draws each session from the system's secure source, so
+                nobody can predict which images a session gets.
 
         Raises:
             ValueError: naming the option at fault (a missing or too small folder, a study in ``db``
@@ -64,13 +70,21 @@ class Study:
         store = Store(db)
         keys = store.initialise(settings)
         images = catalogue(keys["secret"], scanned)
-        pools = {pool: sorted(i.id for i in images.values() if i.pool == pool) for pool in folders}
+        # Ordered by path, so a seeded draw does not depend on the study's secret.
+        pools = {pool: [i.id for i in sorted(images.values(), key=lambda i: i.relpath) if i.pool == pool]
+                 for pool in folders}
         store.sync_images(images)
-        return cls(store, protocol, images, keys["results_token"], display_px, pools)
+        rng = None if seed is None else random.Random(seed)
+        return cls(store, protocol, images, keys["results_token"], display_px, pools, rng)
 
     def new_session(self, worker: str | None) -> str:
         """Draw a session's plan and store it; returns the session token."""
-        return self.store.create_session(worker, self.plan(random.Random(secrets.randbits(64))))
+        if self.rng is None:
+            plan = self.plan(random.Random(secrets.randbits(64)))
+        else:
+            with self.lock:
+                plan = self.plan(self.rng)
+        return self.store.create_session(worker, plan)
 
     def plan(self, rng: random.Random) -> list[Trial]:
         same = {i.id: f"{i.truth}:{i.file}" for i in self.images.values()}

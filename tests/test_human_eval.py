@@ -172,7 +172,8 @@ def test_infinity_session_always_real_scores_half(tmp_path, folders):
     assert len(stored) == 12 and {r[1] for r in stored} == {"real"} and {r[2] for r in stored} == {321.5}
     assert {r[3] for r in stored} == {None}
     # Every fake was judged real by both evaluators: the results page lists them.
-    assert len(summary["deceptive_fakes"]) == 6 and {f["rate"] for f in summary["deceptive_fakes"]} == {1.0}
+    fakes = summary["deceptive_fakes"]
+    assert sum(f["judgments"] for f in fakes) == 6 and {f["rate"] for f in fakes} == {1.0}
 
 
 def test_time_session_staircase_and_score_by_hand(tmp_path, folders):
@@ -430,3 +431,16 @@ def test_server_killed_mid_load_and_restarted_loses_nothing(tmp_path, folders):
                               "WHERE s.finished_at IS NOT NULL").fetchall()
     sent = {(log.token, i, a) for log in logs for i, a in log.sent.items()}
     assert len(sent) == 20 * 22 and set(stored) == sent and len(stored) == len(sent)
+
+
+def test_demo_writes_a_servable_study(tmp_path, capsys):
+    human_eval.main(["demo", "--out", str(tmp_path / "demo"), "-n", "8"])
+    printed = capsys.readouterr().out
+    for name, count in (("real", 8), ("fake", 8), ("tutorial_fake", 10)):
+        files = sorted((tmp_path / "demo" / name).glob("*.png"))
+        assert len(files) == count and Image.open(files[0]).size == (32, 32)
+    assert "--block-size 6" in printed
+    study = Study.open(tmp_path / "demo" / "hype.sqlite", tmp_path / "demo" / "real", tmp_path / "demo" / "fake",
+                       Protocol(block_size=6, tutorial_size=10), tutorial_fake=tmp_path / "demo" / "tutorial_fake", seed=0)
+    client = create_app(study).test_client()
+    assert len(play(client, new_session(client), lambda s: "fake")) == 16
