@@ -201,6 +201,8 @@ def test_time_session_staircase_and_score_by_hand(tmp_path, folders):
     assert sorted(summary["thresholds"].values()) == [495.0, 515.0]
     assert summary["score"]["score"] == 505.0
     assert 495.0 <= summary["score"]["ci_low"] <= 505.0 <= summary["score"]["ci_high"] <= 515.0
+    page = client.get(f"/results?token={study.results_token}").get_data(as_text=True)
+    assert '<td id="score">505.0 ms</td>' in page and "HYPE<sub>time</sub>" in page
 
 
 def test_feedback_in_tutorial_only_for_infinity(tmp_path, folders):
@@ -367,6 +369,14 @@ def test_serve_bad_options_name_the_option(tmp_path, folders, capsys, args, mess
         human_eval.main(base + args)
     assert e.value.code == 2 and message in capsys.readouterr().err
     assert not (tmp_path / "x.sqlite").exists()  # refused before anything is written
+
+
+def test_serve_binds_to_loopback_by_default():
+    args = human_eval.build_parser().parse_args(["serve", "--real", "r", "--fake", "f"])
+    assert args.host == "127.0.0.1" and args.mode == "infinity" and args.db is None
+    assert human_eval.protocol_from_args(args) == Protocol(block_size=100, blocks=1)
+    args = human_eval.build_parser().parse_args(["serve", "--real", "r", "--fake", "f", "--mode", "time"])
+    assert human_eval.protocol_from_args(args) == Protocol(mode="time", block_size=150, blocks=3, feedback=True)
 
 
 def test_report_on_missing_db_names_it(tmp_path, capsys):
