@@ -72,13 +72,15 @@ def create_app(study: Study) -> Flask:
         trial = store.next_trial(conn, session["id"])
         if trial is None:
             return {"phase": "done", "code": session["token"][:8]}
-        phase_total = store.count_trials(conn, session["id"], trial["phase"])
-        first = 0 if trial["phase"] == "tutorial" else protocol.tutorial_size
+        if trial["phase"] == "tutorial":
+            first, total = 0, protocol.tutorial_size
+        else:  # counted within the block
+            first, total = protocol.tutorial_size + trial["block"] * protocol.block_size, protocol.block_size
         timed = protocol.mode == "time" and trial["phase"] == "evaluation"
         exposure = next_exposure(store.block_answers(conn, session["id"], trial["phase"], trial["block"]),
                                  protocol) if timed else None
         return {"phase": trial["phase"], "trial": trial["idx"], "position": trial["idx"] - first + 1,
-                "total": phase_total, "block": trial["block"] + 1, "blocks": protocol.blocks,
+                "total": total, "block": trial["block"] + 1, "blocks": protocol.blocks,
                 "image": f"/images/{trial['image_id']}", "exposure_ms": exposure,
                 "feedback": trial["phase"] == "tutorial" or protocol.feedback, "masks": MASKS if timed else 0}
 

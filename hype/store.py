@@ -195,11 +195,6 @@ class Store:
                             "ORDER BY idx", (session_id, phase, block)).fetchall()
         return [bool(r["ok"]) for r in rows]
 
-    @staticmethod
-    def count_trials(conn: sqlite3.Connection, session_id: int, phase: str) -> int:
-        return conn.execute("SELECT COUNT(*) FROM trials WHERE session_id = ? AND phase = ?",
-                            (session_id, phase)).fetchone()[0]
-
     # -- reading everything back ------------------------------------------------------------------
 
     def judgments(self) -> list[dict]:

@@ -176,7 +176,7 @@ def test_infinity_session_always_real_scores_half(tmp_path, folders):
     assert sum(f["judgments"] for f in fakes) == 6 and {f["rate"] for f in fakes} == {1.0}
 
 
-def test_time_session_staircase_and_score_by_hand(tmp_path, folders):
+def test_time_session_staircase_and_score_by_hand(tmp_path, folders, capsys):
     study = open_study(tmp_path, folders, mode="time", block_size=6, feedback=True)
     client = create_app(study).test_client()
     scripts = {"a": [False, True, True, True, False, True],   # 500 530 520 510 500 530: modes 500, 530 -> 515
@@ -203,6 +203,8 @@ def test_time_session_staircase_and_score_by_hand(tmp_path, folders):
     assert 495.0 <= summary["score"]["ci_low"] <= 505.0 <= summary["score"]["ci_high"] <= 515.0
     page = client.get(f"/results?token={study.results_token}").get_data(as_text=True)
     assert '<td id="score">505.0 ms</td>' in page and "HYPE<sub>time</sub>" in page
+    human_eval.main(["report", "--db", str(study.store.path), "--iterations", "200"])
+    assert "HYPE_time: 505.0 ms" in capsys.readouterr().out
 
 
 def test_feedback_in_tutorial_only_for_infinity(tmp_path, folders):

@@ -1,5 +1,6 @@
 """HYPE in a real browser: headless Chromium clicks and types through a tutorial and an evaluation block
-on a live server, and the database then holds exactly those judgments.
+served by ``human_eval.py serve``, survives a page reload and a server crash, and the database then
+holds exactly those judgments.
 
 Runs wherever Debian's ``chromium`` and ``chromium-driver`` are installed (``.ci/run`` installs them).
 It is skipped only on a developer machine without them; under CI (``CI=true``) their absence fails.
@@ -8,15 +9,14 @@ It is skipped only on a developer machine without them; under CI (``CI=true``) t
 from __future__ import annotations
 
 import os
+import signal
+import sqlite3
 
 import pytest
-from test_human_eval import rows, write_images
+from test_human_eval import write_images
 
-from hype.app import create_app
 from hype.browser import find_chromium
-from hype.protocol import Protocol
-from hype.server import running
-from hype.study import Study
+from hype.server import serve_process
 
 if find_chromium() is None:
     if os.environ.get("CI"):
@@ -30,45 +30,56 @@ from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
 from hype.browser import chromium  # noqa: E402
 
 
-def answer_all(driver, answers: list[str], refresh_after: int | None = None) -> None:
-    """Answer the page's trials in order: even positions by clicking, odd ones with the R / F keys."""
-    wait = WebDriverWait(driver, 60)
-    trial = wait.until(lambda d: d.find_elements(By.ID, "trial"))[0]  # the start page navigates here
-    for k, answer in enumerate(answers):
-        if k == refresh_after:
-            driver.refresh()  # the page reloads mid-session and resumes at the next trial
-            trial = wait.until(lambda d: d.find_elements(By.ID, "trial"))[0]
-        wait.until(lambda d, trial=trial: trial.get_attribute("data-ready") == "1")
-        if k % 2 == 0:
-            driver.find_element(By.ID, answer).click()
-        else:
-            driver.find_element(By.TAG_NAME, "body").send_keys(answer[0])
-        # The answer was taken when the buttons are disabled again (until the next image is ready).
-        wait.until(lambda d, trial=trial, k=k: trial.get_attribute("data-ready") == "0" or k == len(answers) - 1)
-    wait.until(lambda d: d.find_element(By.ID, "trial").get_attribute("data-phase") == "done")
+def answer(driver, k: int, choice: str) -> None:
+    """Wait until the page takes an answer, then give it: even ``k`` by clicking, odd ``k`` with R / F."""
+    trial = WebDriverWait(driver, 60).until(lambda d: d.find_elements(By.ID, "trial"))[0]
+    WebDriverWait(driver, 60).until(lambda d: trial.get_attribute("data-ready") == "1")
+    if k % 2 == 0:
+        driver.find_element(By.ID, choice).click()
+    else:
+        driver.find_element(By.TAG_NAME, "body").send_keys(choice[0])
+    assert trial.get_attribute("data-ready") == "0"  # taken: the buttons wait for the next image
 
 
 @pytest.mark.parametrize("mode", ["infinity", "time"])
-def test_browser_session_is_stored(tmp_path, mode):
+def test_browser_session_survives_reload_and_crash(tmp_path, mode):
     real, fake = write_images(tmp_path / "real", 8, 60), write_images(tmp_path / "fake", 8, 200)
-    protocol = Protocol(mode=mode, block_size=4, blocks=1, tutorial_size=2, feedback=mode == "time")
-    study = Study.open(tmp_path / "hype.sqlite", real, fake, protocol)
+    db = tmp_path / "hype.sqlite"
+    args = ["--real", str(real), "--fake", str(fake), "--db", str(db), "--mode", mode, "--block-size", "4",
+            "--blocks", "1", "--tutorial-size", "2"]
     answers = ["fake", "real", "real", "fake", "fake", "real"]
-    with running(create_app(study)) as base, chromium() as driver:
-        driver.get(base + "/")
-        driver.find_element(By.ID, "worker").send_keys("browser-1")
-        driver.find_element(By.ID, "begin").click()
-        answer_all(driver, answers, refresh_after=3)
-        code = driver.find_element(By.ID, "code").text
-        driver.get(f"{base}/results?token={study.results_token}")
-        assert "results" in driver.find_element(By.TAG_NAME, "h1").text
-    stored = rows(study, "SELECT s.token, e.worker, j.phase, j.answer, j.exposure_ms, j.shown_ms, j.response_ms "
-                         "FROM judgments j JOIN sessions s ON s.id = j.session_id "
-                         "JOIN evaluators e ON e.id = s.evaluator_id ORDER BY j.idx")
+    server, base = serve_process(args)
+    try:
+        with chromium() as driver:
+            driver.get(base + "/")
+            driver.find_element(By.ID, "worker").send_keys("browser-1")
+            driver.find_element(By.ID, "begin").click()
+            for k in range(4):
+                if k == 3:
+                    driver.refresh()  # the page reloads mid-session and resumes at the next trial
+                answer(driver, k, answers[k])
+            trial = driver.find_element(By.ID, "trial")
+            WebDriverWait(driver, 60).until(lambda d: trial.get_attribute("data-ready") == "1")
+            server.send_signal(signal.SIGKILL)  # the server crashes while the 5th image is on screen
+            server.wait()
+            answer(driver, 4, answers[4])  # the page retries this answer until the server is back
+            server, _ = serve_process(args, port=int(base.rsplit(":", 1)[1]))
+            answer(driver, 5, answers[5])
+            WebDriverWait(driver, 60).until(lambda d: trial.get_attribute("data-phase") == "done")
+            code = driver.find_element(By.ID, "code").text
+            token = driver.find_element(By.ID, "trial").get_attribute("data-token")
+    finally:
+        server.send_signal(signal.SIGINT)
+        server.wait(timeout=30)
+    with sqlite3.connect(db) as conn:
+        stored = conn.execute("SELECT s.token, e.worker, j.phase, j.answer, j.exposure_ms, j.shown_ms, j.response_ms "
+                              "FROM judgments j JOIN sessions s ON s.id = j.session_id "
+                              "JOIN evaluators e ON e.id = s.evaluator_id ORDER BY j.idx").fetchall()
+        finished = conn.execute("SELECT COUNT(*), COUNT(finished_at) FROM sessions").fetchone()
     assert [r[3] for r in stored] == answers
     assert [r[2] for r in stored] == ["tutorial"] * 2 + ["evaluation"] * 4
-    assert {r[1] for r in stored} == {"browser-1"} and stored[0][0].startswith(code)
-    assert all(r[6] > 0 for r in stored)
+    assert {r[0] for r in stored} == {token} and token.startswith(code) and {r[1] for r in stored} == {"browser-1"}
+    assert all(r[6] > 0 for r in stored) and finished == (1, 1)
     if mode == "time":
         exposures = [r[4] for r in stored[2:]]
         assert exposures[0] == 500 and all(e is not None for e in exposures)
@@ -76,4 +87,3 @@ def test_browser_session_is_stored(tmp_path, mode):
         assert all(shown >= exposure - 8.5 for _, _, _, _, exposure, shown, _ in stored[2:])
     else:
         assert all(r[4] is None and r[5] is None for r in stored)
-    assert rows(study, "SELECT COUNT(finished_at) FROM sessions") == [(1,)]

@@ -24,6 +24,26 @@
   let shownMs = null;
 
   const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+
+  // fetch, retried every second for about a minute when the connection fails or a request hangs for
+  // 10 s (the server restarting). The server takes each trial's answer once, so a resent answer whose
+  // first copy did arrive is refused with 409, which the caller turns into a resync. Returns the
+  // response, or null when the server stayed unreachable.
+  async function request(url, options = {}) {
+    for (let attempt = 0; attempt < 60; attempt++) {
+      const abort = new AbortController();
+      const timer = setTimeout(() => abort.abort(), 10000);
+      try {
+        return await fetch(url, {...options, signal: abort.signal});
+      } catch (error) {
+        progress.textContent = "Reconnecting…";
+        await sleep(1000);
+      } finally {
+        clearTimeout(timer);
+      }
+    }
+    return null;
+  }
   const frame = () => new Promise((resolve) => requestAnimationFrame(resolve));
   const masks = [];
 
@@ -104,11 +124,12 @@
     const responseMs = performance.now() - shownAt;
     const body = {trial: current.trial, answer: choice, response_ms: Math.round(responseMs * 10) / 10};
     if (shownMs !== null) body.shown_ms = Math.round(shownMs * 10) / 10;
-    const response = await fetch(`${api}/answers`, {
+    const response = await request(`${api}/answers`, {
       method: "POST",
       headers: {"Content-Type": "application/json"},
       body: JSON.stringify(body),
     });
+    if (response === null) return fail("The server cannot be reached; reload the page later to continue.");
     const reply = await response.json();
     if (!response.ok) {
       // A 409 means the server already has this answer (a second tab, a resent request): resync.
@@ -127,7 +148,8 @@
   }
 
   async function start() {
-    const response = await fetch(api);
+    const response = await request(api);
+    if (response === null) return fail("The server cannot be reached; reload the page later to continue.");
     if (!response.ok) return fail("Unknown session.");
     await present(await response.json());
   }
