@@ -12,7 +12,9 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+import yaml
 from conftest import make_trainer
+from presets import ROOT, data_overrides, fit_in_process
 from torch import nn
 
 import evaluate
@@ -151,6 +153,25 @@ def test_translation_families_are_scored_on_their_test_split(tmp_path, family):
     for direction in directions:
         key = f"metrics/{direction + '/' if direction else ''}fid"
         assert metrics.last[key] == pytest.approx(expected[direction], rel=1e-9), key
+
+
+@pytest.mark.parametrize("name", ["pix2pix_facades", "cyclegan_horse2zebra"])
+def test_translation_presets_log_fid_and_kid_on_their_test_split(tmp_path, name):
+    """The preset's own metric settings on the stand-in data; the digits CNN stands in for Inception (whose
+    weights are not here; the Inception path is tested in test_generative_metrics), to keep this fast."""
+    config = ROOT / "configs" / f"{name}.yaml"
+    callbacks = yaml.safe_load(config.read_text())["trainer"]["callbacks"]
+    [spec] = [c for c in callbacks if c["class_path"] == "callbacks.GenerativeMetrics"]
+    init = dict(spec["init_args"])
+    extractor_spec = init.pop("extractor")
+    assert extractor_spec["class_path"] == "callbacks.metrics.FIDInceptionV3" and {"fid", "kid"} <= set(init["metrics"])
+    extractor = DigitsClassifier()
+    init.update(kid_subset_size=3, kid_subsets=2, num_workers=0)  # the stand-in test split has 6 items
+    metrics = GenerativeMetrics(extractor, **init)
+    fit_in_process(config, tmp_path / "run", 1, [metrics], None, data_overrides(config, tmp_path, batch_size=2))
+    directions = ["metrics/"] + (["metrics/B2A/"] if name.startswith("cyclegan") else [])
+    for key in (f"{d}{m}" for d in directions for m in ("fid", "kid", "kid_std")):
+        assert np.isfinite(metrics.last[key]), key
 
 
 def test_translation_refuses_noise_only_metrics(tmp_path):
