@@ -134,7 +134,9 @@ def score(real: Tensor, fake: Tensor, fake_logits: Tensor, metrics: list[str], s
     return score_sets(fake_summary, metrics, statistics, subset, kid_subset_size=kid_subset_size, seed=seed)
 
 
-def main(argv: list[str] | None = None) -> dict[str, float]:
+def main(argv: list[str] | None = None, extractor: nn.Module | None = None) -> dict[str, float]:
+    """Parses ``argv``, scores, prints the table; ``extractor`` (an already built module) overrides ``--extractor``'s
+    network but not its image format (benchmarks use it with a stand-in network)."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--fake", required=True, help="folder of generated images")
     parser.add_argument("--real", default=None, help="'digits', 'digits:val' or a folder of real images")
@@ -180,7 +182,9 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
         real_set = source_dataset(args.real, size, channels, args.num_real, "--real", "--num_real") if args.real else None
     except (ValueError, FileNotFoundError) as error:
         parser.error(str(error))
-    extractor = build_extractor(args.extractor, args.weights_path, args.resize).to(device)
+    if extractor is None:
+        extractor = build_extractor(args.extractor, args.weights_path, args.resize)
+    extractor = extractor.to(device)
     preprocessing = getattr(extractor, "preprocessing", None)
     reference = None
     if args.reference_stats is not None:

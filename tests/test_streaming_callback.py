@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ctypes
 import json
 import re
 import sys
@@ -58,6 +59,7 @@ def _proc_kib(field: str) -> int:
 
 def _peak_growth_kib(fn) -> int:
     """Peak resident memory above the starting point while ``fn`` runs (Linux: the peak is reset first)."""
+    ctypes.CDLL("libc.so.6").malloc_trim(0)  # freed heap back to the OS, so the start is live memory
     Path("/proc/self/clear_refs").write_text("5")  # resets VmHWM to the current RSS
     start = _proc_kib("VmRSS")
     fn()
