@@ -162,8 +162,8 @@ def main(argv: list[str] | None = None, extractor: nn.Module | None = None) -> d
     parser.add_argument("--json", default=None, help="also write the numbers to this file")
     args = parser.parse_args(argv)
 
-    if args.real is None and args.reference_stats is None:
-        parser.error("give --real (a dataset or folder) or --reference_stats (an .npz with mu and sigma)")
+    if "fid" in args.metrics and args.real is None and args.reference_stats is None:
+        parser.error("fid needs a reference: give --real (a dataset or folder) or --reference_stats (an .npz with mu and sigma)")
     needs_subset = any(m in SUBSET_METRICS for m in args.metrics)
     if args.real is None and needs_subset:
         parser.error(f"metrics {[m for m in args.metrics if m in SUBSET_METRICS]} need real images: give --real")

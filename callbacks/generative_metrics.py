@@ -216,8 +216,10 @@ class GenerativeMetrics(L.Callback):
                           kid_subsets=self.kid_subsets, kid_subset_size=self.kid_subset_size, seed=self.seed)
 
     def _noise_metrics(self, trainer: L.Trainer, pl_module: Any) -> dict[str, float]:
-        fake = self._summary(self.num_samples, self.metrics, pl_module.device)
         num_classes = pl_module.num_classes
+        # accuracy needs the conditioning labels: an unconditional model has none, and reports none
+        metrics = [m for m in self.metrics if m != "accuracy" or num_classes]
+        fake = self._summary(self.num_samples, metrics, pl_module.device)
         for b, index in rank_batches(self.num_samples, self.batch_size, trainer.world_size, trainer.global_rank):
             labels = index % num_classes if num_classes else None
             latents = torch.Generator().manual_seed(self.seed * 1_000_003 + b)
