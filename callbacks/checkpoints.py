@@ -192,9 +192,11 @@ class RunCheckpoint(Checkpoint):
             Path(worst).unlink(missing_ok=True)
 
     def on_validation_end(self, trainer: L.Trainer, pl_module: Any) -> None:
-        if (self.on_validation and trainer.state.fn == "fit" and not trainer.sanity_checking
-                and not getattr(trainer, "fast_dev_run", False) and self._last_saved_step != trainer.global_step):
+        if trainer.state.fn != "fit" or trainer.sanity_checking or getattr(trainer, "fast_dev_run", False):
+            return
+        if self.on_validation and self._last_saved_step != trainer.global_step:
             self.save(trainer, pl_module)
+        self._keep_best(trainer, pl_module)  # metrics measured at this validation
 
     def on_train_end(self, trainer: L.Trainer, pl_module: Any) -> None:
         if not getattr(trainer, "fast_dev_run", False) and self._last_saved_step != trainer.global_step:

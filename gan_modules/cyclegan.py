@@ -27,7 +27,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from gan_modules.nets.base import build_network
-from gan_modules.translation import TranslationModule, psnr
+from gan_modules.translation import TranslationModule, psnr, seeded
 
 
 class ImagePool:
@@ -113,7 +113,8 @@ class CycleGAN(TranslationModule):
     ``loss.d(D_B(b), D_B(pool_B(G(a)))) + loss.d(D_A(a), D_A(pool_A(F(b))))``. Logs ``loss/G``,
     ``loss/G/adv``, ``loss/G/cycle``, ``loss/G/identity``, ``loss/D``, ``loss/D/A``, ``loss/D/B``,
     ``D/real``, ``D/fake`` (both discriminators averaged); validation ``val/cycle/l1``, ``val/cycle/psnr``
-    (A→B→A against A), ``val/D/real``, ``val/D/fake`` (D_B).
+    (A→B→A against A), ``val/D/real``, ``val/D/fake`` (D_B). ``GenerativeMetrics`` scores both
+    directions: G(A) against B as ``metrics/<name>``, F(B) against A as ``metrics/B2A/<name>``.
 
     Args:
         generator: G: A→B (``gan_modules.nets.ResnetGenerator``).
@@ -241,6 +242,14 @@ class CycleGAN(TranslationModule):
                        f"{prefix}/cycle/psnr": psnr(rec_a, real_a),
                        f"{prefix}/D/real": self.discriminator(real_b).float().mean(),
                        f"{prefix}/D/fake": self.discriminator(fake_b).float().mean()}, batch_size=len(real_a))
+
+    def metric_pairs(self, batch: dict[str, Tensor], seed: int) -> dict[str, tuple[Tensor, Tensor]]:
+        """Both directions for ``GenerativeMetrics``: ``""``: (G(A), B) and ``"B2A"``: (F(B), A)."""
+        pairs = super().metric_pairs(batch, seed)
+        with seeded(seed):
+            fake_a = self.run_eval(self.generator_ba, self.real_samples(batch))
+        pairs["B2A"] = (fake_a, self.inputs_of(batch))
+        return pairs
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         super().on_save_checkpoint(checkpoint)

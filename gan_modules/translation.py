@@ -15,6 +15,8 @@ are replaced here:
   inputs. Inputs of another size or channel count are shown resized (nearest) and grey inputs
   repeated to RGB;
 * validation logs ``val/l1``, ``val/psnr`` (dB, per image, averaged) and ``val/D/real``, ``val/D/fake``;
+* ``metric_pairs(batch, seed)`` gives ``callbacks.GenerativeMetrics`` the (translation, target) pairs
+  it scores with FID/KID on the test split;
 * ``predict_step`` returns ``{"index", "image"}`` (the translations of the predict inputs) for
   ``ImageWriter``.
 
@@ -259,6 +261,21 @@ class TranslationModule(GANModule):
         self.log_dict({f"{prefix}/l1": F.l1_loss(fake.float(), real.float()), f"{prefix}/psnr": psnr(fake, real),
                        f"{prefix}/D/real": self.judge(real, batch).float().mean(),
                        f"{prefix}/D/fake": self.judge(fake, batch).float().mean()}, batch_size=len(real))
+
+    def metric_pairs(self, batch: dict[str, Tensor], seed: int) -> dict[str, tuple[Tensor, Tensor]]:
+        """Generated and real images per direction, for ``callbacks.GenerativeMetrics`` (FID/KID of a test split).
+
+        Args:
+            batch: a test batch on the module's device.
+            seed: seeds the translation's random draws (dropout), so an evaluation is reproducible.
+
+        Returns:
+            ``{"": (translations [N, *sample_shape], targets [N, *sample_shape])}``; the key names the
+            direction (``""``: the family's own, logged as ``metrics/<name>``).
+        """
+        with seeded(seed):
+            fake = self.translate(batch)
+        return {"": (fake, self.real_samples(batch))}
 
     def predict_step(self, batch: dict[str, Tensor], batch_idx: int) -> dict[str, Tensor]:
         """``{"index", "image"}``: the translation of each predict input (seeded by the batch's first index)."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import warnings
 
 import pytest
@@ -31,7 +32,7 @@ def _frozen(module: torch.nn.Module) -> bool:
 
 def test_inception_end_to_end_rgb_and_gray(inception, inception_weights):
     digest = hashlib.sha256(inception_weights.read_bytes()).hexdigest()
-    assert inception.cache_id == f"inception2015-{digest[:12]}"
+    assert inception.cache_id == f"inception2015-tf1-{digest[:12]}" and inception.preprocessing == "tf1"
     assert (inception.feature_dim, inception.num_classes) == (2048, 1008)
     assert _frozen(inception) and _frozen(inception.train())
     torch.manual_seed(0)
@@ -46,7 +47,7 @@ def test_inception_end_to_end_rgb_and_gray(inception, inception_weights):
 
 def test_inception_imagenet_logits_mode(inception_weights):
     model = FIDInceptionV3(weights_path=str(inception_weights), logits="imagenet")
-    assert model.num_classes == 1000 and model.cache_id.startswith("inception2015-imagenet-")
+    assert model.num_classes == 1000 and model.cache_id.startswith("inception2015-tf1-imagenet-")
     out = model(torch.zeros(1, 1, 16, 16))
     assert out["logits"].shape == (1, 1000)
     torch.testing.assert_close(out["logits"], model.fc(out["features"])[:, 1:1001])
@@ -78,17 +79,47 @@ def test_missing_weights_name_the_file_and_the_option(tmp_path, monkeypatch):
     assert str(tmp_path / "torch_home" / "hub" / "checkpoints" / WEIGHTS_FILENAME) in str(info.value)
 
 
-def test_resize_is_plain_bilinear_without_antialias(inception):
+def test_preprocessing_modes_resize_and_scale_as_their_tools(inception_weights):
     torch.manual_seed(0)
     levels = torch.randint(0, 256, (1, 3, 23, 41)).float()  # upsampling, non-square
     ramp = torch.arange(400.0).remainder(2).mul(255)  # 1-px stripes: downsampling, maximal aliasing
     checker = (ramp[:, None] + ramp[None, :]).remainder(510).expand(1, 3, 400, 400)
-    for quantised in (levels, checker):
-        got = inception.preprocess(quantised / 127.5 - 1)
-        expected = F.interpolate(quantised, size=(299, 299), mode="bilinear", align_corners=False, antialias=False)
-        torch.testing.assert_close(got, (expected - 128) / 128, rtol=0, atol=1e-5)
-    antialiased = F.interpolate(checker, size=(299, 299), mode="bilinear", align_corners=False, antialias=True)
-    assert (inception.preprocess(checker / 127.5 - 1) - (antialiased - 128) / 128).abs().max() > 0.1
+    modes = {"tf1": lambda u: (resize_tf1(u, 299) - 128) / 128,
+             "pytorch_fid": lambda u: 2 * F.interpolate(u / 255, size=(299, 299), mode="bilinear", align_corners=False) - 1,
+             "torchmetrics": lambda u: (F.interpolate(u, size=(299, 299), mode="bilinear", align_corners=False,
+                                                      antialias=True) - 128) / 128}
+    for mode, expected in modes.items():
+        model = FIDInceptionV3(weights_path=str(inception_weights), resize=mode)
+        assert model.preprocessing == mode and mode in model.cache_id
+        for quantised in (levels, checker):
+            torch.testing.assert_close(model.preprocess(quantised / 127.5 - 1), expected(quantised), rtol=0, atol=1e-5)
+    with pytest.raises(ValueError, match="resize must be one of"):
+        FIDInceptionV3(weights_path=str(inception_weights), resize="bilinear")
+
+
+@pytest.mark.skipif(importlib.util.find_spec("torch_fidelity") is None, reason="the dev extra's torch-fidelity")
+def test_features_equal_the_reference_tools_on_the_same_weights(inception_weights, monkeypatch):
+    """torch-fidelity (tf1), pytorch-fid (pytorch_fid) and torchmetrics (torchmetrics) on one weights file."""
+    import pytorch_fid.inception
+    from torch_fidelity.feature_extractor_inceptionv3 import FeatureExtractorInceptionV3
+    from torchmetrics.image.fid import NoTrainInceptionV3
+
+    images = torch.randint(0, 256, (1, 3, 48, 40), generator=torch.Generator().manual_seed(1), dtype=torch.uint8)
+    x = images.float() / 127.5 - 1  # exact: quantising gives back the same uint8 values
+    state = torch.load(inception_weights, weights_only=True)
+    monkeypatch.setattr(pytorch_fid.inception, "load_state_dict_from_url", lambda *a, **k: state)
+    references = {
+        "tf1": FeatureExtractorInceptionV3("inception-v3-compat", ["2048"],
+                                           feature_extractor_weights_path=str(inception_weights))(images)[0],
+        "pytorch_fid": pytorch_fid.inception.InceptionV3([3]).eval()(images.float() / 255)[0].flatten(1),
+        "torchmetrics": NoTrainInceptionV3("inception-v3-compat", ["2048"], str(inception_weights),
+                                           antialias=True)(images),  # a tensor, not a tuple
+    }
+    for mode, reference in references.items():
+        ours = FIDInceptionV3(weights_path=str(inception_weights), resize=mode)(x)["features"]
+        torch.testing.assert_close(ours, reference.float(), rtol=1e-4, atol=1e-4 * float(reference.abs().max()))
+    # The modes differ from each other by more than that tolerance: the test tells them apart.
+    assert (references["tf1"] - references["pytorch_fid"]).abs().max() > 1e-2 * references["tf1"].abs().max()
 
 
 def test_tf1_resize_has_no_half_pixel_offset():

@@ -131,6 +131,9 @@ def test_missing_inception_weights_name_the_file_and_the_option(tmp_path):
         FIDInceptionV3(weights_path=str(tmp_path / "nowhere.pth"))
 
 
+SCORED = ["fid", "kid", "is", "precision", "recall", "density", "coverage"]
+
+
 def _validate(tmp_path: Path, ckpt: Path, devices: int) -> dict:
     """``train.py validate`` on 1 or 2 CPU processes (gloo) with the digits metrics; rank 0's record."""
     root = tmp_path / f"validate{devices}"
@@ -138,8 +141,9 @@ def _validate(tmp_path: Path, ckpt: Path, devices: int) -> dict:
         "trainer": {"accelerator": "cpu", "devices": devices, "strategy": "ddp" if devices > 1 else "auto",
                     "default_root_dir": str(root), "limit_val_batches": 2, "enable_progress_bar": False,
                     "callbacks": [{"class_path": "callbacks.GenerativeMetrics", "init_args": {
-                        "extractor": {"class_path": "callbacks.metrics.DigitsClassifier"}, "metrics": ["fid", "kid", "is"],
-                        "num_samples": 301, "num_real": 250, "kid_subset_size": 100, "cache_dir": str(tmp_path / f"cache{devices}")}}]},
+                        "extractor": {"class_path": "callbacks.metrics.DigitsClassifier"}, "metrics": SCORED,
+                        "num_samples": 301, "num_real": 250, "batch_size": 64, "max_features": 200, "num_workers": 0,
+                        "kid_subset_size": 100, "cache_dir": str(tmp_path / f"cache{devices}")}}]},
         "model": {"class_path": "gan_modules.GAN", "init_args": {
             "ema_decay": 0.99,
             "generator": {"class_path": "gan_modules.nets.DCGANGenerator", "init_args": {"latent_dim": 64, "base_channels": 8}},
@@ -149,7 +153,12 @@ def _validate(tmp_path: Path, ckpt: Path, devices: int) -> dict:
     path = tmp_path / f"validate{devices}.yaml"
     path.write_text(json.dumps(config))
     if devices == 1:  # in-process: the same code path as the script, one interpreter start fewer
-        train.main(["validate", "--config", str(path), f"--ckpt_path={ckpt}"])
+        threads = torch.get_num_threads()
+        torch.set_num_threads(1)  # as each DDP process (OMP_NUM_THREADS=1): the same float32 kernels
+        try:
+            train.main(["validate", "--config", str(path), f"--ckpt_path={ckpt}"])
+        finally:
+            torch.set_num_threads(threads)
     else:
         env = {**os.environ, "PYTHONWARNINGS": "ignore", "OMP_NUM_THREADS": "1"}
         proc = subprocess.run([sys.executable, str(ROOT / "train.py"), "validate", "--config", str(path),
@@ -169,5 +178,11 @@ def test_two_process_ddp_equals_one_process(tmp_path):
     ckpt = tmp_path / "model.ckpt"
     trainer.save_checkpoint(ckpt)
     single, double = _validate(tmp_path, ckpt, 1), _validate(tmp_path, ckpt, 2)
-    for key in ("metrics/fid", "metrics/kid", "metrics/is"):
-        assert double[key] == pytest.approx(single[key], rel=1e-4, abs=1e-7), key
+    # 301 samples in batches of 64: rank 0 makes batches 0, 2, 4 (the last one 45 samples), rank 1 batches 1, 3.
+    # FID and IS come from float64 sums all-reduced across ranks: equal up to the order of additions.
+    assert double["metrics/fid"] == pytest.approx(single["metrics/fid"], rel=1e-9)
+    assert double["metrics/is"] == pytest.approx(single["metrics/is"], rel=1e-9)
+    # KID and the k-NN metrics work on the first 200 samples' features, gathered exactly.
+    for key in ("metrics/kid", "metrics/kid_std", "metrics/precision", "metrics/recall", "metrics/density",
+                "metrics/coverage"):
+        assert double[key] == single[key], key

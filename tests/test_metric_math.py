@@ -141,7 +141,9 @@ def test_kid_matches_naive_mmd():
     x = torch.from_numpy(rng.standard_normal((15, 4))).float()  # float32 in, float64 inside
     y = torch.from_numpy(rng.standard_normal((11, 4)) * 1.5 + 0.5).float()
     x64, y64 = x.double().numpy(), y.double().numpy()
-    full = kernel_inception_distance(x[:11], y, num_subsets=3, subset_size=1000)  # capped: full sets
+    with pytest.raises(ValueError, match="subset_size=1000 is larger than the sets"):
+        kernel_inception_distance(x[:11], y, num_subsets=3, subset_size=1000)
+    full = kernel_inception_distance(x[:11], y, num_subsets=3, subset_size=11)  # every round: the full sets
     num_subsets, size, seed = 4, 6, 7
     mean, std = kernel_inception_distance(x, y, num_subsets=num_subsets, subset_size=size, seed=seed)
     generator, scores = torch.Generator().manual_seed(seed), []
@@ -167,7 +169,8 @@ def test_kid_same_vs_shifted_distribution():
 
 def reference_is(logits: np.ndarray, splits: int) -> tuple[float, float]:
     scores = []
-    for part in np.array_split(logits, splits):
+    n = len(logits)
+    for part in (logits[i * n // splits:(i + 1) * n // splits] for i in range(splits)):  # the original IS cut
         p = scipy.special.softmax(part, axis=1)
         marginal = p.mean(0)
         scores.append(math.exp(np.mean([scipy.stats.entropy(row, marginal) for row in p])))
@@ -210,10 +213,11 @@ def naive_prdc(real: np.ndarray, fake: np.ndarray, k: int) -> dict[str, float]:
 
     r_real, r_fake = radii(real), radii(fake)
     d_fr = np.linalg.norm(fake[:, None] - real[None], axis=-1)  # [m, n]
-    inside_real = d_fr <= r_real[None]
+    inside_real = d_fr <= r_real[None]  # closed balls for precision / recall (torch-fidelity, stylegan2-ada)
     inside_fake = d_fr.T <= r_fake[None]  # [n, m]: real i inside the ball of fake j
+    open_real = d_fr < r_real[None]  # open balls for density / coverage (the prdc package)
     return {"precision": inside_real.any(1).mean(), "recall": inside_fake.any(1).mean(),
-            "density": inside_real.sum() / (k * len(fake)), "coverage": inside_real.any(0).mean()}
+            "density": open_real.sum() / (k * len(fake)), "coverage": open_real.any(0).mean()}
 
 
 @pytest.mark.parametrize("k", [1, 3, 5])

@@ -30,7 +30,7 @@ from torchvision.models.inception import InceptionA, InceptionC, InceptionE
 WEIGHTS_FILENAME = "pt_inception-2015-12-05-6726825d.pth"
 TORCH_FIDELITY_FILENAME = "weights-inception-2015-12-05-6726825d.pth"
 INPUT_SIZE = 299
-RESIZE_MODES = ("bilinear", "tf1", "antialias")
+RESIZE_MODES = ("tf1", "pytorch_fid", "torchmetrics")
 LOGITS_MODES = ("unbiased", "imagenet")
 # Children of torchvision's Inception3 that carry the computation (the pool/dropout ones have no state).
 _LAYERS = ("Conv2d_1a_3x3", "Conv2d_2a_3x3", "Conv2d_2b_3x3", "maxpool1", "Conv2d_3b_1x1", "Conv2d_4a_3x3",
@@ -118,13 +118,17 @@ class FIDInceptionV3(nn.Module):
        up, like ``torchvision.utils.save_image`` and ``callbacks.images.to_uint8``), so ``x`` and
        ``x + 1e-4`` give identical features and in-memory samples embed exactly as their saved PNGs;
     2. grayscale (``C = 1``) is replicated to RGB;
-    3. resize to 299x299 (skipped when already 299x299). Default ``resize="bilinear"``:
-       ``F.interpolate(mode="bilinear", align_corners=False, antialias=False)`` as pytorch-fid does (not
-       antialiased, half-pixel centres). ``"tf1"`` reproduces the TF graph's own legacy ``ResizeBilinear``
-       (original TF FID code), as torch-fidelity and torchmetrics with ``antialias=False`` do; ``"antialias"``
-       is torchmetrics' default (``antialias=True``). The three give slightly different FIDs, most of
-       all for inputs larger than 299 px; real-data statistics must use the same mode;
-    4. ``(u - 128) / 128`` into ``[-1, 1)``, as the TF graph's ``Sub``/``Mul`` nodes.
+    3. resize to 299x299 and map to the network's range, by ``resize`` mode (each the exact convention
+       of one reference tool; FIDs from different modes differ by about 1% and must not be compared):
+
+       * ``"tf1"`` (default; the published numbers): TF1's legacy ``ResizeBilinear`` (:func:`resize_tf1`)
+         and ``(u - 128) / 128``, the TF graph's ``Sub``/``Mul`` nodes, as torch-fidelity does;
+       * ``"pytorch_fid"``: ``F.interpolate(mode="bilinear", align_corners=False)`` (half-pixel centres,
+         no antialias) and ``2 u / 255 - 1``, as pytorch-fid's ``InceptionV3`` does on ``u / 255``;
+       * ``"torchmetrics"``: the antialiased ``F.interpolate`` of torchmetrics' default FID and ``(u - 128) / 128``.
+
+       The resize is skipped at 299x299 in ``"tf1"`` and ``"torchmetrics"`` modes (both are the identity
+       there), and is the identity in ``"pytorch_fid"`` mode.
 
     Logits: with ``logits="unbiased"`` (default) the 1008 values ``pool3 @ W.T`` without the fc bias,
     which is exactly what the reference IS code (openai/improved-gan ``inception_score/model.py``: it
@@ -136,14 +140,16 @@ class FIDInceptionV3(nn.Module):
     Args:
         weights_path: the ``.pth`` state dict; ``None`` searches ``torch.hub.get_dir()/checkpoints``
             (``$TORCH_HOME/hub/checkpoints``) for pytorch-fid's and torch-fidelity's file names.
-        resize: ``"bilinear"``, ``"tf1"`` or ``"antialias"`` (see above).
+        resize: ``"tf1"``, ``"pytorch_fid"`` or ``"torchmetrics"`` (see above); recorded as ``preprocessing``
+            in cached and exported statistics.
         logits: ``"unbiased"`` (K = 1008) or ``"imagenet"`` (K = 1000).
 
     Attributes:
         feature_dim: 2048.
         num_classes: K, 1008 or 1000.
-        cache_id: ``"inception2015-" + sha256(weights)[:12]`` (plus the resize/logits mode when not the
-            default), a key for cached real-data statistics.
+        preprocessing: the ``resize`` mode.
+        cache_id: ``"inception2015-<resize>[-imagenet]-" + sha256(weights)[:12]``, a key for cached
+            real-data statistics.
 
     Raises:
         FileNotFoundError: no weights file (the message names the file, the paths searched and the option).
@@ -151,20 +157,21 @@ class FIDInceptionV3(nn.Module):
 
     feature_dim: int = 2048
 
-    def __init__(self, weights_path: str | None = None, resize: str = "bilinear", logits: str = "unbiased") -> None:
+    def __init__(self, weights_path: str | None = None, resize: str = "tf1", logits: str = "unbiased") -> None:
         super().__init__()
         if resize not in RESIZE_MODES:
             raise ValueError(f"resize must be one of {RESIZE_MODES}, got {resize!r}")
         if logits not in LOGITS_MODES:
             raise ValueError(f"logits must be one of {LOGITS_MODES}, got {logits!r}")
-        self.resize, self.logits_mode = resize, logits
+        self.resize = self.preprocessing = resize
+        self.logits_mode = logits
         self.num_classes = 1008 if logits == "unbiased" else 1000
         path = self.find_weights(weights_path)
         self._build()
         state = torch.load(path, map_location="cpu", weights_only=True)
         self.load_state_dict(self._map_keys(state), strict=True)
-        suffix = "".join(f"-{m}" for m, d in ((resize, "bilinear"), (logits, "unbiased")) if m != d)
-        self.cache_id = f"inception2015{suffix}-{_sha256(path)[:12]}"
+        suffix = "" if logits == "unbiased" else f"-{logits}"
+        self.cache_id = f"inception2015-{resize}{suffix}-{_sha256(path)[:12]}"
         self.weights_path = str(path)
         self.requires_grad_(False)
         self.eval()
@@ -248,7 +255,7 @@ class FIDInceptionV3(nn.Module):
             images: ``[N, C, H, W]`` float in ``[-1, 1]``, C = 1 or 3, any H, W.
 
         Returns:
-            ``[N, 3, 299, 299]`` float32 in ``[-1, 1)``.
+            ``[N, 3, 299, 299]`` float32 in ``[-1, 1]``.
         """
         if images.dim() != 4 or images.shape[1] not in (1, 3):
             raise ValueError(f"images must be [N, 1 or 3, H, W], got shape {tuple(images.shape)}")
@@ -259,7 +266,9 @@ class FIDInceptionV3(nn.Module):
                 x = resize_tf1(x, INPUT_SIZE)
             else:
                 x = F.interpolate(x, size=(INPUT_SIZE, INPUT_SIZE), mode="bilinear", align_corners=False,
-                                  antialias=self.resize == "antialias")
+                                  antialias=self.resize == "torchmetrics")
+        if self.resize == "pytorch_fid":
+            return x / 255.0 * 2.0 - 1.0
         return (x - 128.0) / 128.0
 
     def forward(self, images: Tensor) -> dict[str, Tensor]:

@@ -6,6 +6,8 @@ estimator is Gretton et al., "A Kernel Two-Sample Test", JMLR 2012, eq. (3).
 
 from __future__ import annotations
 
+import warnings
+
 import torch
 from torch import Tensor
 
@@ -54,14 +56,15 @@ def kernel_inception_distance(features_a: Tensor, features_b: Tensor, num_subset
     For each of ``num_subsets`` rounds, ``subset_size`` rows of ``features_a`` and, independently,
     ``subset_size`` rows of ``features_b`` are drawn without replacement (``torch.randperm`` with a
     ``torch.Generator().manual_seed(seed)``, a-rows then b-rows each round) and :func:`mmd2_unbiased`
-    is evaluated on them in float64. ``subset_size`` is capped at ``min(n_a, n_b)``, so with
-    ``subset_size >= n`` every round uses the full sets (all rounds then agree and the std is 0).
+    is evaluated on them in float64. A ``subset_size`` larger than either set is an error, as in the
+    reference implementations (a silent cap would make every round the same full-set MMD, std 0);
+    :func:`kid_capped` is the explicit, warned alternative.
 
     Args:
         features_a: ``[n_a, d]`` features (e.g. of real images); any float dtype, any device.
         features_b: ``[n_b, d]`` features (e.g. of generated images).
         num_subsets: number of subsets to average over (>= 1).
-        subset_size: rows per subset (>= 2 after capping).
+        subset_size: rows per subset, ``2 <= subset_size <= min(n_a, n_b)``.
         seed: seed of the subset sampler; the result is deterministic given the inputs and the seed.
 
     Returns:
@@ -74,9 +77,12 @@ def kernel_inception_distance(features_a: Tensor, features_b: Tensor, num_subset
         raise ValueError(f"features must be [n, d] with equal d, got {tuple(a.shape)} and {tuple(b.shape)}")
     if num_subsets < 1:
         raise ValueError(f"num_subsets must be >= 1, got {num_subsets}")
-    m = min(subset_size, a.shape[0], b.shape[0])
+    m = subset_size
     if m < 2:
-        raise ValueError(f"need subsets of at least 2 rows, got subset_size={m} (sizes {a.shape[0]}, {b.shape[0]})")
+        raise ValueError(f"need subsets of at least 2 rows, got subset_size={m}")
+    if m > min(a.shape[0], b.shape[0]):
+        raise ValueError(f"KID subset_size={m} is larger than the sets ({a.shape[0]} and {b.shape[0]} rows): "
+                         "lower subset_size or score more samples")
     generator = torch.Generator().manual_seed(seed)
     scores = torch.empty(num_subsets, dtype=torch.float64)
     for i in range(num_subsets):
@@ -84,3 +90,25 @@ def kernel_inception_distance(features_a: Tensor, features_b: Tensor, num_subset
         idx_b = torch.randperm(b.shape[0], generator=generator)[:m].to(a.device)
         scores[i] = mmd2_unbiased(a[idx_a], b[idx_b]).cpu()
     return float(scores.mean()), float(scores.std(correction=0))
+
+
+def kid_capped(features_a: Tensor, features_b: Tensor, num_subsets: int = 100, subset_size: int = 1000,
+               seed: int = 0) -> dict[str, float]:
+    """KID as :func:`kernel_inception_distance`, or, when a set is smaller than ``subset_size``, loudly capped.
+
+    When ``subset_size > min(n_a, n_b)`` a ``UserWarning`` says so and the result is one MMD^2 on the
+    full sets (``n = min(n_a, n_b)`` rows of each, drawn with the seed), reported without a std (there is
+    no spread over subsets to report) and with ``kid_subset_size`` so that the output shows the cap.
+
+    Returns:
+        ``{"kid", "kid_std"}``, or ``{"kid", "kid_subset_size"}`` when capped.
+    """
+    n = min(len(features_a), len(features_b))
+    if subset_size <= n:
+        mean, std = kernel_inception_distance(features_a, features_b, num_subsets, subset_size, seed)
+        return {"kid": mean, "kid_std": std}
+    warnings.warn(f"KID subset_size={subset_size} is larger than the scored sets ({len(features_a)} and "
+                  f"{len(features_b)} rows): reporting ONE MMD^2 over {n} rows of each, with no std. "
+                  "Score more samples or lower kid_subset_size for the subset average.", UserWarning, stacklevel=2)
+    mean, _ = kernel_inception_distance(features_a, features_b, 1, n, seed)
+    return {"kid": mean, "kid_subset_size": float(n)}

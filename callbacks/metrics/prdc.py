@@ -8,10 +8,14 @@
   ICML 2020: density = ``(1 / (k M)) sum_j #{i : Y_j in B(X_i, r_i)}`` over fakes ``Y_j`` and real
   balls ``B(X_i, r_i)``; coverage = fraction of real balls that contain at least one fake.
 
-Conventions: Euclidean distances from ``torch.cdist`` (float64 for float64 inputs, float32 otherwise),
-closed balls (``distance <= radius``), and a point's radius excludes the point itself (duplicates of it
-still count, at distance 0). Distances are computed ``chunk_size`` query rows at a time, so memory is
-``O(chunk_size * n)``: 10k x 10k sets need ~40 MB per float32 chunk of 1024 rows.
+Conventions: Euclidean distances from ``torch.cdist`` in float64 (in float32 the rounding of the
+matrix-product form of ``cdist`` decides ties at the ball boundaries, e.g. for fakes equal to reals),
+and a point's radius excludes the point itself (duplicates of it still count, at distance 0). Precision
+and recall use closed balls (``distance <= radius``, as torch-fidelity and stylegan2-ada's
+``metrics/precision_recall.py``); density and coverage use open balls (``distance < radius``, as the
+authors' ``prdc`` package, https://github.com/clovaai/generative-evaluation-prdc): with fakes equal to
+the reals, closed balls would count each fake in its own ball too and give density up to ``(k + 1) / k``. Distances are computed ``chunk_size`` query rows at a time, so memory is
+``O(chunk_size * n)``: no ``n x m`` matrix is held, 10k x 10k sets need ~80 MB per chunk of 1024 rows.
 """
 
 from __future__ import annotations
@@ -21,12 +25,11 @@ from torch import Tensor
 
 
 def _prepare(real: Tensor, fake: Tensor) -> tuple[Tensor, Tensor]:
-    """Checks shapes and casts both sets to one float dtype (float64 if either is float64, else float32)."""
+    """Checks shapes and casts both sets to float64."""
     real, fake = torch.as_tensor(real), torch.as_tensor(fake)
     if real.ndim != 2 or fake.ndim != 2 or real.shape[1] != fake.shape[1]:
         raise ValueError(f"sets must be [n, d] with equal d, got {tuple(real.shape)} and {tuple(fake.shape)}")
-    dtype = torch.float64 if torch.float64 in (real.dtype, fake.dtype) else torch.float32
-    return real.to(dtype), fake.to(device=real.device, dtype=dtype)
+    return real.to(torch.float64), fake.to(device=real.device, dtype=torch.float64)
 
 
 def knn_radii(x: Tensor, k: int, chunk_size: int = 1024) -> Tensor:
@@ -53,15 +56,16 @@ def knn_radii(x: Tensor, k: int, chunk_size: int = 1024) -> Tensor:
     return radii
 
 
-def ball_membership(queries: Tensor, centres: Tensor, radii: Tensor,
-                    chunk_size: int = 1024) -> tuple[Tensor, Tensor]:
-    """Which closed balls ``B(centres_i, radii_i)`` contain which queries, reduced both ways.
+def ball_membership(queries: Tensor, centres: Tensor, radii: Tensor, chunk_size: int = 1024,
+                    open_balls: bool = False) -> tuple[Tensor, Tensor]:
+    """Which balls ``B(centres_i, radii_i)`` contain which queries, reduced both ways.
 
     Args:
         queries: ``[m, d]`` points.
         centres: ``[n, d]`` ball centres.
         radii: ``[n]`` ball radii.
         chunk_size: query rows per ``cdist`` call.
+        open_balls: count ``distance < radius`` (open) instead of ``<=`` (closed).
 
     Returns:
         ``(counts, hit)``: ``counts[j]`` = number of balls containing query ``j`` (``[m]``, int64) and
@@ -70,7 +74,8 @@ def ball_membership(queries: Tensor, centres: Tensor, radii: Tensor,
     counts = torch.empty(queries.shape[0], dtype=torch.int64, device=queries.device)
     hit = torch.zeros(centres.shape[0], dtype=torch.bool, device=queries.device)
     for start in range(0, queries.shape[0], chunk_size):
-        inside = torch.cdist(queries[start:start + chunk_size], centres) <= radii[None, :]
+        dist = torch.cdist(queries[start:start + chunk_size], centres)
+        inside = dist < radii[None, :] if open_balls else dist <= radii[None, :]
         counts[start:start + chunk_size] = inside.sum(dim=1)
         hit |= inside.any(dim=0)
     return counts, hit
@@ -99,7 +104,7 @@ def precision_recall(real: Tensor, fake: Tensor, k: int = 3, chunk_size: int = 1
 
 
 def density_coverage(real: Tensor, fake: Tensor, k: int = 5, chunk_size: int = 1024) -> dict[str, float]:
-    """Density and coverage (Naeem et al. 2020) from k-NN balls around the real points only.
+    """Density and coverage (Naeem et al. 2020) from open k-NN balls around the real points only.
 
     Args:
         real: ``[n, d]`` real features, ``n > k``.
@@ -114,6 +119,6 @@ def density_coverage(real: Tensor, fake: Tensor, k: int = 5, chunk_size: int = 1
     """
     real, fake = _prepare(real, fake)
     real_radii = knn_radii(real, k, chunk_size)
-    counts, covered = ball_membership(fake, real, real_radii, chunk_size)
+    counts, covered = ball_membership(fake, real, real_radii, chunk_size, open_balls=True)
     return {"density": float(counts.double().sum() / (k * fake.shape[0])),
             "coverage": float(covered.double().mean())}
