@@ -39,6 +39,21 @@ METRICS = ("fid", "kid", "is", "precision", "recall", "density", "coverage")
 REAL_METRICS = ("fid", *SUBSET_METRICS)
 
 
+def small_set_warnings(n_fake: int, n_real: int | None, feature_dim: int | None, metrics: list[str]) -> list[str]:
+    """Warnings for sets too small for the numbers to mean anything (FID's bias grows as 1/n)."""
+    if "fid" not in metrics:
+        return []
+    smallest = min(n for n in (n_fake, n_real) if n is not None)
+    if feature_dim is not None and smallest <= feature_dim:
+        return [f"WARNING: FID from {smallest} images, no more than the {feature_dim} feature dimensions: the "
+                "covariance is singular and the value is dominated by the sample-size bias; it is not "
+                "comparable with anything but a score at the same n (use thousands; published FIDs use 50,000)"]
+    if smallest < 2000:
+        return [f"WARNING: FID from {smallest} images is strongly biased by the sample count: compare only "
+                "at equal n (published FIDs use 50,000)"]
+    return []
+
+
 def build_extractor(name: str, weights_path: str | None, resize: str = "tf1") -> nn.Module:
     if name == "digits":
         from callbacks.metrics.digits_classifier import DigitsClassifier
@@ -182,6 +197,10 @@ def main(argv: list[str] | None = None, extractor: nn.Module | None = None) -> d
         real_set = source_dataset(args.real, size, channels, args.num_real, "--real", "--num_real") if args.real else None
     except (ValueError, FileNotFoundError) as error:
         parser.error(str(error))
+    for option, name, dataset in (("--fake", args.fake, fake_set), ("--real", args.real, real_set)):
+        if dataset is not None and len(dataset) < 2 and {"fid", "kid", "precision", "recall"} & set(args.metrics):
+            parser.error(f"{option} '{name}' holds {len(dataset)} image(s): a covariance, a KID subset or a "
+                         "nearest-neighbour radius needs at least 2 (use thousands; published FIDs use 50,000)")
     if extractor is None:
         extractor = build_extractor(args.extractor, args.weights_path, args.resize)
     extractor = extractor.to(device)
@@ -221,6 +240,9 @@ def main(argv: list[str] | None = None, extractor: nn.Module | None = None) -> d
     if "kid_subset_size" in values:
         print(f"KID: subset size capped at {int(values['kid_subset_size'])} (fewer images than --kid_subset_size="
               f"{args.kid_subset_size}): one full-set MMD^2, no std")
+    for warning in small_set_warnings(len(fake_set), n_real, getattr(extractor, "feature_dim", None), args.metrics):
+        print(warning)
+        print(warning, file=sys.stderr)
     if args.json:
         Path(args.json).write_text(json.dumps({"fake": args.fake, "real": where, "extractor": args.extractor,
                                                "preprocessing": preprocessing, "n_fake": len(fake_set),

@@ -317,3 +317,17 @@ def test_a_bad_checkpoint_file_is_named(tmp_path, content, message):
 def test_a_negative_learning_rate_names_the_optimizer(tmp_path):
     with pytest.raises(ValueError, match=r"model.init_args.g_optimizer \(the generator's optimizer\)"):
         fit(tmp_path / "run", "--model.init_args.g_optimizer.init_args.lr=-0.1")
+
+
+def test_evaluate_names_a_one_image_folder_and_warns_on_three(tmp_path, capsys):
+    import evaluate
+
+    one, three = tmp_path / "one", tmp_path / "three"
+    write_digits(one, count=1, size=32)
+    write_digits(three, count=3, size=32)
+    with pytest.raises(SystemExit):
+        evaluate.main(["--fake", str(one), "--real", "digits:val", "--metrics", "fid", "--no_progress"])
+    assert str(one) in capsys.readouterr().err
+    evaluate.main(["--fake", str(three), "--real", "digits:val", "--metrics", "fid", "--no_progress"])
+    out = capsys.readouterr().out
+    assert "WARNING: FID from 3 images" in out and "singular" in out
