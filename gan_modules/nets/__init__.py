@@ -22,6 +22,7 @@ from .progressive import ProgressiveDiscriminator, ProgressiveGenerator
 from .r3gan import R3GANDiscriminator, R3GANGenerator
 from .resnet_gen import ResnetGenerator
 from .srresnet import SRDiscriminator, SRResNetGenerator
+from .stackgan import StackGANDiscriminator, StackGANStage1Generator, StackGANStage2Generator
 from .stylegan import StyleGANDiscriminator, StyleGANGenerator
 from .stylegan_layers import MappingNetwork
 from .translation import ImageToImageNetwork
@@ -53,7 +54,8 @@ NETWORKS: dict[str, type[Network]] = {
         R3GANDiscriminator,
     )
 }
-"""Every network class by class name (tests parametrize over it)."""
+"""Every network class by class name (tests parametrize over it). The StackGAN networks are not in it:
+they take captions, not labels, and tests/test_stackgan.py tests them."""
 
 __all__ = [
     "NETWORKS",
@@ -78,6 +80,9 @@ __all__ = [
     "ResnetGenerator",
     "SRDiscriminator",
     "SRResNetGenerator",
+    "StackGANDiscriminator",
+    "StackGANStage1Generator",
+    "StackGANStage2Generator",
     "StyleGANDiscriminator",
     "StyleGANGenerator",
     "UNetGenerator",
