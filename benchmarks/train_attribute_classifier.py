@@ -3,7 +3,11 @@
 :class:`callbacks.metrics.attribute_classifier.AttributeCNN` on the real ``train`` images of
 ``datamodules.shapes_captions`` (seen colour-shape pairs only), one cross-entropy per attribute
 summed, Adam with a one-cycle learning rate, and light jitter (Gaussian blur of random width, pixel
-noise) so that it is not brittle to the blur and noise of generated images. Prints the per-attribute
+noise) so that it is not brittle to the blur and noise of generated images. Half of each batch has
+its colour channels permuted (red becomes green or blue, yellow cyan or magenta, ...) and counts for
+shape, size and position only: in the training split each colour comes with three of the four shapes,
+and without this the shape head reads the colour (measured: 32% shape accuracy on the held-out pairs,
+against 99% with it). Prints the per-attribute
 accuracy on the real ``val`` and ``heldout`` images (the second is the check that it reads the
 attributes apart, not the colour-shape pairs) and writes the float32 state dict.
 
@@ -43,6 +47,15 @@ def _jitter(x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
     return (x + torch.randn(x.shape, generator=gen) * 0.1 * torch.rand(n, 1, 1, 1, generator=gen)).clamp(-1, 1)
 
 
+def _permute_colours(x: torch.Tensor, gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+    """Half the images (drawn) with their RGB channels in a random non-identity order; the mask of those."""
+    n = len(x)
+    permuted = torch.rand(n, generator=gen) < 0.5
+    orders = torch.tensor([[0, 2, 1], [1, 0, 2], [1, 2, 0], [2, 0, 1], [2, 1, 0]])
+    order = torch.where(permuted[:, None], orders[torch.randint(5, (n,), generator=gen)], torch.arange(3))
+    return x[torch.arange(n)[:, None], order], permuted
+
+
 @torch.no_grad()
 def evaluate(net: AttributeCNN, split: str) -> dict[str, float]:
     images, attributes, _ = make_split(split)
@@ -66,8 +79,11 @@ def train(out: Path, epochs: int, batch_size: int, seed: int) -> dict:
     for epoch in range(epochs):
         net.train()
         for index in torch.randperm(len(x), generator=gen).split(batch_size):
-            _, heads = net(_jitter(x[index], gen))
-            loss = sum(F.cross_entropy(v, attributes[index, k]) for k, v in enumerate(heads.values()))
+            batch, permuted = _permute_colours(x[index], gen)
+            _, heads = net(_jitter(batch, gen))
+            losses = [F.cross_entropy(v, attributes[index, k], reduction="none") for k, v in enumerate(heads.values())]
+            losses[0] = losses[0] * ~permuted  # a permuted image's colour is not its label's
+            loss = sum(part.mean() for part in losses)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
