@@ -55,7 +55,7 @@ def light_metrics_config(config: Path, tmp_path: Path) -> Path:
                 continue
             init.update(num_samples=100, num_real=200, kid_subsets=5, kid_subset_size=50)
         if str(callback.get("class_path", "")).endswith("TextImageMetrics"):
-            callback.setdefault("init_args", {}).update(num_samples=100, kid_subsets=5, kid_subset_size=50)
+            callback.setdefault("init_args", {}).update(num_samples=200, kid_subsets=5, kid_subset_size=50)
         kept.append(callback)
     if data.get("trainer") and "callbacks" in data["trainer"]:
         data["trainer"]["callbacks"] = kept
