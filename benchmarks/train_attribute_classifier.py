@@ -7,7 +7,7 @@ noise) so that it is not brittle to the blur and noise of generated images. Half
 its colour channels permuted (red becomes green or blue, yellow cyan or magenta, ...) and counts for
 shape, size and position only: in the training split each colour comes with three of the four shapes,
 and without this the shape head reads the colour (measured: 32% shape accuracy on the held-out pairs,
-against 99% with it). Prints the per-attribute
+against 98.7% with it, 8 epochs). Prints the per-attribute
 accuracy on the real ``val`` and ``heldout`` images (the second is the check that it reads the
 attributes apart, not the colour-shape pairs) and writes the float32 state dict.
 
