@@ -122,7 +122,7 @@ class StackGAN(GANModule):
         real, tokens = self.real_samples(batch), self.tokens(batch)
         phi = self.generator.embed(tokens)
         with torch.no_grad():
-            fake = self.generator(self.latents(len(real)), tokens)
+            fake = self.generator.from_embedding(self.latents(len(real)), phi)[0]
         real_logits = self.discriminator(real, phi)
         fake_logits = self.discriminator(fake, phi)
         wrong_logits = self.discriminator(real, phi[mismatched_rows(len(real), phi.device)])
@@ -133,7 +133,7 @@ class StackGAN(GANModule):
     def generator_loss(self, batch: dict[str, Tensor]) -> dict[str, Tensor]:
         real, tokens = self.real_samples(batch), self.tokens(batch)
         phi = self.generator.embed(tokens)
-        fake, kl = self.generator.forward_with_kl(self.latents(len(real)), tokens)
+        fake, kl = self.generator.from_embedding(self.latents(len(real)), phi)
         fake_logits = self.discriminator(fake, phi)
         real_logits = None
         if self.adversarial.needs_real_for_g:

@@ -69,7 +69,8 @@ CASES = {
 # difference in a near-zero gradient entry (the sum over 2 ranks vs over one batch of 2b) can move that
 # weight by a visible fraction of one step (lr 2e-4); CycleGAN's cycle loss has many such entries.
 # Measured: at most 7.4e-6 on 5 of CycleGAN's 70 tensors after 4 batches (all others within 2e-6).
-ATOL = {"cyclegan_photo2transformed": 2e-5}
+# StackGAN Stage-I: at most 6.1e-6 on D's joint convolution after 4 batches, all other tensors within 1e-7.
+ATOL = {"cyclegan_photo2transformed": 2e-5, "stackgan_stage1_shapes": 2e-5}
 
 
 def _workers(tmp: Path, strategy: str, devices: int, batch_factor: int) -> None:

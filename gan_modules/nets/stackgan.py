@@ -84,7 +84,7 @@ class TextConditionedGenerator(Network):
     """What both StackGAN generators share: the frozen text encoder, the vocabulary, sampling from text.
 
     Subclasses set ``text_encoder`` (a frozen :class:`~gan_modules.nets.text.TextEncoder`), ``vocabulary``,
-    ``max_length``, ``latent_dim``, ``sample_shape`` and implement :meth:`forward_with_kl`.
+    ``max_length``, ``latent_dim``, ``sample_shape`` and implement :meth:`from_embedding`.
     """
 
     text_encoder: TextEncoder
@@ -98,6 +98,10 @@ class TextConditionedGenerator(Network):
 
     def forward_with_kl(self, z: Tensor, tokens: Tensor) -> tuple[Tensor, Tensor]:
         """Images ``[N, *sample_shape]`` in ``[-1, 1]`` and the conditioning augmentation's KL term (scalar)."""
+        return self.from_embedding(z, self.embed(tokens))
+
+    def from_embedding(self, z: Tensor, phi: Tensor) -> tuple[Tensor, Tensor]:
+        """As :meth:`forward_with_kl`, from the sentence embeddings ``phi [N, embed_dim]`` of the captions."""
         raise NotImplementedError
 
     def forward(self, z: Tensor, tokens: Tensor) -> Tensor:
@@ -180,8 +184,8 @@ class StackGANStage1Generator(TextConditionedGenerator):
         x = self.fc(torch.cat([noise, c], dim=1)).view(len(noise), self.top, 4, 4)
         return self.to_image(self.ups(x))
 
-    def forward_with_kl(self, z: Tensor, tokens: Tensor) -> tuple[Tensor, Tensor]:
-        noise, c, kl = self.condition(z, self.embed(tokens))
+    def from_embedding(self, z: Tensor, phi: Tensor) -> tuple[Tensor, Tensor]:
+        noise, c, kl = self.condition(z, phi)
         return self.synthesize(noise, c), kl
 
 
@@ -239,8 +243,7 @@ class StackGANStage2Generator(TextConditionedGenerator):
     def frozen_parts(self) -> nn.Module:
         return self.stage1
 
-    def forward_with_kl(self, z: Tensor, tokens: Tensor) -> tuple[Tensor, Tensor]:
-        phi = self.embed(tokens)
+    def from_embedding(self, z: Tensor, phi: Tensor) -> tuple[Tensor, Tensor]:
         split = self.stage1.latent_dim
         with torch.no_grad():
             sketch = self.stage1.synthesize(*self.stage1.condition(z[:, :split], phi)[:2])
