@@ -3,8 +3,8 @@
 What is measured:
     ``configs/stackgan_stage1_shapes.yaml`` is trained with ``train.py fit`` in a subprocess for
     ``--stage1-steps`` generator steps, then ``configs/stackgan_stage2_shapes.yaml`` on that run's
-    checkpoint for ``--stage2-steps`` (the presets' metric callbacks and validation left out, one
-    sample grid kept). The generators (EMA weights) are loaded with ``gan_modules.load_generator`` and
+    checkpoint for ``--stage2-steps`` (the presets' metric callbacks and validation left out, a
+    sample grid every 100 steps kept). The generators (EMA weights) are loaded with ``gan_modules.load_generator`` and
     each scored on ``--num-samples`` (image, caption) pairs drawn from two splits of the embedded set:
     ``test`` (colour-shape pairs seen in training) and ``heldout`` (pairs training never saw). One
     sample per caption, seeded latents. Scores (``callbacks.metrics.text_image.text_image_scores``):
@@ -34,23 +34,23 @@ The table goes to stdout and, except with ``--quick``, into the ``text_to_image`
 from __future__ import annotations
 
 import argparse
+import os
+import subprocess
 import sys
 import tempfile
-import textwrap
+import time
 from pathlib import Path
 
 import torch
 import yaml
-from PIL import Image, ImageDraw
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from _results import RESULTS, machine, write_section  # noqa: E402
-from digits_quality import train  # noqa: E402
 
-from callbacks.images import to_uint8  # noqa: E402
+from callbacks.caption_grid import caption_grid  # noqa: E402
 from callbacks.metrics.attribute_classifier import AttributeClassifier  # noqa: E402
 from callbacks.metrics.text_image import text_image_scores  # noqa: E402
 from datamodules.text_image import CaptionedImages, TextImageDataModule  # noqa: E402
@@ -94,24 +94,22 @@ def real_images(z, tokens, index, pairs):  # noqa: ANN001, ANN201
     return pairs["image"][index]
 
 
-def caption_grid(generator: torch.nn.Module, captions: list[str], per_caption: int, path: Path, seed: int = 0) -> Path:
-    """A PNG: one row per caption, its text then ``per_caption`` samples (shown at 96 px)."""
-    tile, text_width, pad = 96, 260, 4
-    canvas = Image.new("RGB", (text_width + per_caption * (tile + pad), len(captions) * (tile + pad)), "white")
-    draw = ImageDraw.Draw(canvas)
-    gen = torch.Generator().manual_seed(seed)
-    for row, caption in enumerate(captions):
-        tokens = generator.encode([caption] * per_caption)
-        with torch.no_grad():
-            images = to_uint8(generator(torch.randn(per_caption, generator.latent_dim, generator=gen), tokens))
-        y = row * (tile + pad)
-        draw.multiline_text((4, y + 8), "\n".join(textwrap.wrap(caption, 34)), fill="black")
-        for k, image in enumerate(images):
-            picture = Image.fromarray(image.permute(1, 2, 0).numpy()).resize((tile, tile), Image.NEAREST)
-            canvas.paste(picture, (text_width + k * (tile + pad), y))
-    path.parent.mkdir(parents=True, exist_ok=True)
-    canvas.save(path)
-    return path
+def train(config: Path, run_dir: Path, steps: int, threads: int | None) -> float:
+    """``train.py fit`` of one stage in a subprocess (no metric callbacks, no validation, a sample grid every
+    100 steps, which also shows how far a long run is); returns its wall-clock seconds."""
+    command = [sys.executable, str(ROOT / "train.py"), "fit", "--config", str(config),
+               f"--trainer.default_root_dir={run_dir}", f"--model.init_args.max_generator_steps={steps}",
+               "--trainer.callbacks=[]", "--trainer.callbacks+=callbacks.SampleGrid",
+               "--trainer.callbacks.every_n_generator_steps=100", "--trainer.limit_val_batches=0",
+               "--trainer.logger=false", "--trainer.enable_progress_bar=false", "--trainer.enable_model_summary=false"]
+    env = {**os.environ, "PYTHONWARNINGS": "ignore"}
+    if threads is not None:
+        env.update(OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads))
+    start = time.perf_counter()
+    proc = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise RuntimeError(proc.stderr.strip()[-2000:] or f"exit {proc.returncode}")
+    return time.perf_counter() - start
 
 
 def _stage2_config(stage1_ckpt: Path, folder: Path) -> Path:
