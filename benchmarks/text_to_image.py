@@ -34,11 +34,8 @@ The table goes to stdout and, except with ``--quick``, into the ``text_to_image`
 from __future__ import annotations
 
 import argparse
-import os
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import torch
@@ -49,6 +46,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from _results import RESULTS, machine, write_section  # noqa: E402
+from digits_quality import train  # noqa: E402
 
 from callbacks.caption_grid import caption_grid  # noqa: E402
 from callbacks.metrics.attribute_classifier import AttributeClassifier  # noqa: E402
@@ -94,24 +92,6 @@ def real_images(z, tokens, index, pairs):  # noqa: ANN001, ANN201
     return pairs["image"][index]
 
 
-def train(config: Path, run_dir: Path, steps: int, threads: int | None) -> float:
-    """``train.py fit`` of one stage in a subprocess (no metric callbacks, no validation, a sample grid every
-    100 steps, which also shows how far a long run is); returns its wall-clock seconds."""
-    command = [sys.executable, str(ROOT / "train.py"), "fit", "--config", str(config),
-               f"--trainer.default_root_dir={run_dir}", f"--model.init_args.max_generator_steps={steps}",
-               "--trainer.callbacks=[]", "--trainer.callbacks+=callbacks.SampleGrid",
-               "--trainer.callbacks.every_n_generator_steps=100", "--trainer.limit_val_batches=0",
-               "--trainer.logger=false", "--trainer.enable_progress_bar=false", "--trainer.enable_model_summary=false"]
-    env = {**os.environ, "PYTHONWARNINGS": "ignore"}
-    if threads is not None:
-        env.update(OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads))
-    start = time.perf_counter()
-    proc = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True)
-    if proc.returncode != 0:
-        raise RuntimeError(proc.stderr.strip()[-2000:] or f"exit {proc.returncode}")
-    return time.perf_counter() - start
-
-
 def _stage2_config(stage1_ckpt: Path, folder: Path) -> Path:
     preset = yaml.safe_load((CONFIGS / "stackgan_stage2_shapes.yaml").read_text())
     preset["model"]["init_args"]["generator"]["init_args"]["stage1_checkpoint"] = str(stage1_ckpt)
@@ -134,9 +114,9 @@ def main(argv: list[str] | None = None) -> str:
     if args.quick:
         args.stage1_steps, args.stage2_steps, args.num_samples = 4, 2, 200
     work = Path(args.workdir or tempfile.mkdtemp(prefix="text_to_image_"))
-    seconds1 = train(CONFIGS / "stackgan_stage1_shapes.yaml", work / "stage1", args.stage1_steps, args.threads)
+    seconds1 = train(CONFIGS / "stackgan_stage1_shapes.yaml", work / "stage1", args.stage1_steps, args.threads, 100)
     stage1_ckpt = work / "stage1" / "checkpoints" / "last.ckpt"
-    seconds2 = train(_stage2_config(stage1_ckpt, work), work / "stage2", args.stage2_steps, args.threads)
+    seconds2 = train(_stage2_config(stage1_ckpt, work), work / "stage2", args.stage2_steps, args.threads, 100)
     stage2 = load_generator(work / "stage2" / "checkpoints" / "last.ckpt")
     stage1 = load_generator(stage1_ckpt)
 

@@ -26,6 +26,7 @@ import lightning as L
 import torch
 from torch import Tensor, nn
 
+from callbacks.log_values import log_after_fit
 from callbacks.metrics.attribute_classifier import AttributeClassifier
 from callbacks.metrics.text_image import text_image_scores
 from callbacks.sample_grid import run_dir
@@ -81,12 +82,8 @@ class TextImageMetrics(L.Callback):
             pl_module.log_dict(self.compute(trainer, pl_module), batch_size=1)
 
     def on_train_end(self, trainer: L.Trainer, pl_module: Any) -> None:
-        if pl_module.generator_steps == self._last_step:
-            return
-        values = self.compute(trainer, pl_module)
-        for logger in trainer.loggers:  # self.log is not available in on_train_end
-            logger.log_metrics(values, step=trainer.global_step)
-        trainer.callback_metrics.update({k: torch.tensor(v) for k, v in values.items()})
+        if pl_module.generator_steps != self._last_step:
+            log_after_fit(trainer, self.compute(trainer, pl_module))
 
     def _pairs(self, trainer: L.Trainer) -> dict[str, Tensor]:
         datamodule = trainer.datamodule
