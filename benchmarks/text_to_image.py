@@ -26,6 +26,11 @@ Usage::
 
     python benchmarks/text_to_image.py --quick                     # tiny budget: checks that the script works
     python benchmarks/text_to_image.py --stage1-steps 1500 --stage2-steps 600 --threads 2 --grids docs/images
+    python benchmarks/text_to_image.py --stage1-checkpoint runs/stackgan_stage1_shapes/checkpoints/last.ckpt
+
+The step counts in the table are read from the checkpoints (a run stopped early, e.g. by SIGTERM
+through ``callbacks.Preemption``, reports the steps it made). With ``--stage1-checkpoint`` an
+existing Stage-I run is scored and Stage-II trained on it; its training time is then not measured.
 
 The table goes to stdout and, except with ``--quick``, into the ``text_to_image`` section of
 ``docs/results.md`` (``--out`` names another file, and makes ``--quick`` write too).
@@ -92,6 +97,11 @@ def real_images(z, tokens, index, pairs):  # noqa: ANN001, ANN201
     return pairs["image"][index]
 
 
+def generator_steps(checkpoint: Path) -> int:
+    """The generator steps a checkpoint was trained for (what the table reports)."""
+    return int(torch.load(checkpoint, map_location="cpu", weights_only=True)["gan"]["generator_steps"])
+
+
 def _stage2_config(stage1_ckpt: Path, folder: Path) -> Path:
     preset = yaml.safe_load((CONFIGS / "stackgan_stage2_shapes.yaml").read_text())
     preset["model"]["init_args"]["generator"]["init_args"]["stage1_checkpoint"] = str(stage1_ckpt)
@@ -110,22 +120,28 @@ def main(argv: list[str] | None = None) -> str:
     parser.add_argument("--quick", action="store_true", help="4 + 2 steps, 200 samples: checks the script")
     parser.add_argument("--out", default=None, help="Markdown file for the table (default docs/results.md)")
     parser.add_argument("--workdir", default=None, help="keep the runs here (default: a temporary folder)")
+    parser.add_argument("--stage1-checkpoint", default=None,
+                        help="score this Stage-I checkpoint and train Stage-II on it instead of training Stage-I")
     args = parser.parse_args(argv)
     if args.quick:
         args.stage1_steps, args.stage2_steps, args.num_samples = 4, 2, 200
     work = Path(args.workdir or tempfile.mkdtemp(prefix="text_to_image_"))
-    seconds1 = train(CONFIGS / "stackgan_stage1_shapes.yaml", work / "stage1", args.stage1_steps, args.threads, 100)
-    stage1_ckpt = work / "stage1" / "checkpoints" / "last.ckpt"
+    seconds1 = None
+    if args.stage1_checkpoint:  # an existing Stage-I run: scored as it is, its training time not measured here
+        stage1_ckpt = Path(args.stage1_checkpoint)
+    else:
+        seconds1 = train(CONFIGS / "stackgan_stage1_shapes.yaml", work / "stage1", args.stage1_steps, args.threads, 100)
+        stage1_ckpt = work / "stage1" / "checkpoints" / "last.ckpt"
     seconds2 = train(_stage2_config(stage1_ckpt, work), work / "stage2", args.stage2_steps, args.threads, 100)
-    stage2 = load_generator(work / "stage2" / "checkpoints" / "last.ckpt")
-    stage1 = load_generator(stage1_ckpt)
+    stage2_ckpt = work / "stage2" / "checkpoints" / "last.ckpt"
+    stage1, stage2 = load_generator(stage1_ckpt), load_generator(stage2_ckpt)
+    steps1, steps2 = generator_steps(stage1_ckpt), generator_steps(stage2_ckpt)
 
     data = TextImageDataModule()
     data.setup()
     classifier, encoders = AttributeClassifier(), load_text_image_encoders()
-    rows = [("real images", None, real_images), (f"Stage-I, 32 px ({args.stage1_steps} steps)", seconds1,
-                                                  generator_images(stage1)),
-            (f"Stage-I + II, 64 px (+{args.stage2_steps} steps)", seconds2, generator_images(stage2))]
+    rows = [("real images", None, real_images), (f"Stage-I, 32 px ({steps1} steps)", seconds1, generator_images(stage1)),
+            (f"Stage-I + II, 64 px (+{steps2} steps)", seconds2, generator_images(stage2))]
     lines = ["| images | captions | colour | shape | size | position | R-prec. | FID | train s |",
              "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
     for name, seconds, images_of in rows:
@@ -136,8 +152,8 @@ def main(argv: list[str] | None = None) -> str:
                          f"{'' if seconds is None else f'{seconds:.0f}'} |")
     table = "\n".join(lines)
     header = (f"## Text to image: StackGAN on the captioned shapes\n\n"
-              f"Written by `benchmarks/text_to_image.py --stage1-steps {args.stage1_steps} --stage2-steps "
-              f"{args.stage2_steps}{'' if args.threads is None else f' --threads {args.threads}'}`; {args.num_samples} "
+              f"Written by `benchmarks/text_to_image.py {' '.join(argv if argv is not None else sys.argv[1:])}`; "
+              f"{args.num_samples} "
               f"captions per row, one sample each. Machine: {machine()}.\n\n")
     print(header + table)
     if args.grids:

@@ -200,3 +200,13 @@ def test_family_checks_generator_batch_and_vocabulary(tmp_path):
 def test_missing_text_encoder_file_names_the_option(tmp_path):
     with pytest.raises(FileNotFoundError, match="text_encoder"):
         StackGANStage1Generator(text_encoder=str(tmp_path / "none.pt"))
+
+
+def test_stage2_preset_pointed_at_a_missing_checkpoint_fails_clearly(tmp_path):
+    import train
+
+    config = str(train.Path(__file__).resolve().parents[1] / "configs" / "stackgan_stage2_shapes.yaml")
+    # the message reaches the user through jsonargparse's report of the failed model instantiation
+    with pytest.raises((ValueError, FileNotFoundError), match=r"stage1_checkpoint\) does not exist; train Stage-I"):
+        train.main(["fit", "--config", config, f"--trainer.default_root_dir={tmp_path}",
+                    f"--model.init_args.generator.init_args.stage1_checkpoint={tmp_path / 'nope.ckpt'}"])
