@@ -126,6 +126,7 @@ def main(argv: list[str] | None = None) -> str:
     if args.quick:
         args.stage1_steps, args.stage2_steps, args.num_samples = 4, 2, 200
     work = Path(args.workdir or tempfile.mkdtemp(prefix="text_to_image_"))
+    work.mkdir(parents=True, exist_ok=True)
     seconds1 = None
     if args.stage1_checkpoint:  # an existing Stage-I run: scored as it is, its training time not measured here
         stage1_ckpt = Path(args.stage1_checkpoint)
