@@ -210,3 +210,12 @@ def test_stage2_preset_pointed_at_a_missing_checkpoint_fails_clearly(tmp_path):
     with pytest.raises((ValueError, FileNotFoundError), match=r"stage1_checkpoint\) does not exist; train Stage-I"):
         train.main(["fit", "--config", config, f"--trainer.default_root_dir={tmp_path}",
                     f"--model.init_args.generator.init_args.stage1_checkpoint={tmp_path / 'nope.ckpt'}"])
+
+
+def test_predict_step_draws_one_seeded_image_per_caption(data):
+    model = _stage1()
+    batch = next(iter(data.predict_dataloader()))
+    out = model.predict_step(batch, 0)
+    assert out["image"].shape == (len(batch["index"]), 3, 16, 16)
+    again = model.predict_step({k: v[:2] for k, v in batch.items()}, 0)  # seeded by the index, not the batch
+    torch.testing.assert_close(again["image"], out["image"][:2])
