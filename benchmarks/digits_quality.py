@@ -87,13 +87,16 @@ def family(config: Path) -> str:
     return f"{name} ({loss}{extra})" if loss else name
 
 
-def train(config: Path, run_dir: Path, steps: int, threads: int | None = None) -> float:
-    """Runs ``train.py fit`` on one preset in a subprocess; returns its wall-clock seconds."""
+def train(config: Path, run_dir: Path, steps: int, threads: int | None = None, grid_every: int | None = None) -> float:
+    """Runs ``train.py fit`` on one preset in a subprocess; returns its wall-clock seconds.
+
+    One sample grid at the end, or one every ``grid_every`` generator steps (which also shows how far
+    a long run has come)."""
     command = [sys.executable, str(ROOT / "train.py"), "fit", "--config", str(config),
                f"--trainer.default_root_dir={run_dir}", f"--model.init_args.max_generator_steps={steps}",
                # the preset's own metric callbacks and validation are replaced by the scoring below
                "--trainer.callbacks=[]", "--trainer.callbacks+=callbacks.SampleGrid",
-               f"--trainer.callbacks.every_n_generator_steps={steps}", "--trainer.limit_val_batches=0",
+               f"--trainer.callbacks.every_n_generator_steps={grid_every or steps}", "--trainer.limit_val_batches=0",
                "--trainer.logger=false", "--trainer.enable_progress_bar=false", "--trainer.enable_model_summary=false"]
     env = {**os.environ, "PYTHONWARNINGS": "ignore"}
     if threads is not None:

@@ -1,4 +1,4 @@
-"""Lightning callbacks: sample grids, generative metrics, checkpoints, divergence guard, prediction writer, preemption.
+"""Lightning callbacks: sample grids, generative metrics, text-to-image metrics, checkpoints, divergence guard, prediction writer, preemption.
 
 The names below load their module on first use (PEP 562 ``__getattr__``), so importing
 ``callbacks.metrics`` (metric math, no Lightning) does not import Lightning through this package.
@@ -19,10 +19,11 @@ _EXPORTS = {
     "ImageWriter": "writer",
     "Preemption": "preemption",
     "SampleGrid": "sample_grid",
+    "TextImageMetrics": "text_image_metrics",
 }
 __all__ = [
     "ChannelsLast", "CheckpointWriteError", "DivergenceError", "DivergenceGuard", "GenerativeMetrics",
-    "ImageWriter", "Preemption", "RunCheckpoint", "SampleGrid",
+    "ImageWriter", "Preemption", "RunCheckpoint", "SampleGrid", "TextImageMetrics",
 ]
 
 if TYPE_CHECKING:
@@ -32,6 +33,7 @@ if TYPE_CHECKING:
     from callbacks.memory_format import ChannelsLast
     from callbacks.preemption import Preemption
     from callbacks.sample_grid import SampleGrid
+    from callbacks.text_image_metrics import TextImageMetrics
     from callbacks.writer import ImageWriter
 
 

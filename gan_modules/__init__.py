@@ -22,6 +22,7 @@ _EXPORTS = {
     "ProgressiveGAN": "progressive",
     "R3GAN": "r3gan",
     "SRGAN": "srgan",
+    "StackGAN": "stackgan",
     "StyleGAN": "stylegan",
     "TemplateGAN": "template",
     "TranslationModule": "translation",
@@ -31,7 +32,7 @@ _EXPORTS = {
 }
 __all__ = [
     "ACGAN", "ConditionalGAN", "CycleGAN", "GAN", "GANDDPStrategy", "GANModule", "InpaintingGAN",
-    "Pix2Pix", "ProgressiveGAN", "R3GAN", "SRGAN", "StyleGAN", "TemplateGAN", "TranslationModule",
+    "Pix2Pix", "ProgressiveGAN", "R3GAN", "SRGAN", "StackGAN", "StyleGAN", "TemplateGAN", "TranslationModule",
     "UnrolledGAN", "ema_beta", "load_generator",
 ]
 
@@ -46,6 +47,7 @@ if TYPE_CHECKING:
     from gan_modules.progressive import ProgressiveGAN
     from gan_modules.r3gan import R3GAN
     from gan_modules.srgan import SRGAN
+    from gan_modules.stackgan import StackGAN
     from gan_modules.strategy import GANDDPStrategy
     from gan_modules.stylegan import StyleGAN
     from gan_modules.template import TemplateGAN

@@ -54,6 +54,8 @@ def light_metrics_config(config: Path, tmp_path: Path) -> Path:
             if "FIDInceptionV3" in str(init.get("extractor")):
                 continue
             init.update(num_samples=100, num_real=200, kid_subsets=5, kid_subset_size=50)
+        if str(callback.get("class_path", "")).endswith("TextImageMetrics"):
+            callback.setdefault("init_args", {}).update(num_samples=200, kid_subsets=5, kid_subset_size=50)
         kept.append(callback)
     if data.get("trainer") and "callbacks" in data["trainer"]:
         data["trainer"]["callbacks"] = kept
@@ -128,9 +130,27 @@ def data_overrides(config: Path, tmp_path: Path, batch_size: int | None = None, 
         _write_images(root / "class0", 24, size, 3)
         out += ["--data=datamodules.ImageFolderDataModule", f"--data.init_args.root={root}",
                 f"--data.init_args.image_size={size}", "--data.init_args.num_workers=0"]
+    generator = ((yaml.safe_load(config.read_text()) or {}).get("model") or {}).get("init_args", {}).get("generator", {})
+    if str(generator.get("class_path", "")).endswith("StackGANStage2Generator"):
+        out.append(f"--model.init_args.generator.init_args.stage1_checkpoint={stage1_checkpoint(tmp_path)}")
     if batch_size is not None:
         out.append(f"--data.init_args.batch_size={batch_size}")
     return out
+
+
+def stage1_checkpoint(tmp_path: Path) -> Path:
+    """A checkpoint of an untrained Stage-I generator as configs/stackgan_stage1_shapes.yaml builds it (what a
+    Stage-II preset reads; the tests do not train Stage-I first)."""
+    from gan_modules.nets.stackgan import StackGANStage1Generator
+
+    path = tmp_path / "stage1.ckpt"
+    if not path.is_file():
+        preset = yaml.safe_load((ROOT / "configs" / "stackgan_stage1_shapes.yaml").read_text())
+        torch.manual_seed(0)
+        generator = StackGANStage1Generator(**preset["model"]["init_args"]["generator"]["init_args"])
+        torch.save({"state_dict": {f"generator.{k}": v for k, v in generator.state_dict().items()},
+                    "gan": {"generator_spec": generator.init_spec, "generator_key": "generator"}}, path)
+    return path
 
 
 class Losses(L.Callback):

@@ -24,6 +24,7 @@ from .progressive import ProgressiveDiscriminator, ProgressiveGenerator
 from .r3gan import R3GANDiscriminator, R3GANGenerator
 from .resnet_gen import ResnetGenerator
 from .srresnet import SRDiscriminator, SRResNetGenerator
+from .stackgan import StackGANDiscriminator, StackGANStage1Generator, StackGANStage2Generator
 from .stylegan import StyleGANDiscriminator, StyleGANGenerator
 from .stylegan_layers import MappingNetwork
 from .translation import ImageToImageNetwork
@@ -52,6 +53,9 @@ __all__ = [
     "ResnetGenerator",
     "SRDiscriminator",
     "SRResNetGenerator",
+    "StackGANDiscriminator",
+    "StackGANStage1Generator",
+    "StackGANStage2Generator",
     "StyleGANDiscriminator",
     "StyleGANGenerator",
     "UNetGenerator",

@@ -50,6 +50,15 @@ class Network(nn.Module):
     small_configs: ClassVar[list[dict[str, Any]]] = []
     """Small constructor arguments (beside ``sample_shape``) the network tests build it with."""
 
+    def recorded_arguments(self, arguments: dict[str, Any]) -> dict[str, Any]:
+        """The constructor arguments as ``init_spec`` records them (called after ``__init__``).
+
+        A network whose argument names a file it reads at construction (a pretrained encoder, an earlier
+        stage's checkpoint) replaces it here by what it read, as plain data, so the checkpoint alone
+        rebuilds it (the weights come from the state dict).
+        """
+        return arguments
+
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
         init = cls.__dict__.get("__init__")
@@ -64,7 +73,7 @@ class Network(nn.Module):
                 return
             bound = signature.bind(self, *args, **kw)
             bound.apply_defaults()
-            arguments = {k: v for k, v in bound.arguments.items() if k != "self"}
+            arguments = self.recorded_arguments({k: v for k, v in bound.arguments.items() if k != "self"})
             try:
                 spec = {"class_path": f"{cls.__module__}.{cls.__qualname__}", "init_args": _to_plain(arguments)}
             except TypeError as error:
