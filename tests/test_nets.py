@@ -35,7 +35,7 @@ CONDITIONAL = {cls for cls in NETWORKS.values() if cls.__module__ == nets.condit
 def _cases() -> list:
     cases = []
     for name, cls in NETWORKS.items():
-        shapes = MLP_SHAPES if "MLP" in name else DCGAN_SHAPES
+        shapes = getattr(cls, "test_shapes", None) or (MLP_SHAPES if "MLP" in name else DCGAN_SHAPES)
         for shape in shapes:
             for kwargs in cls.small_configs:
                 ident = f"{name}-{'x'.join(map(str, shape))}-" + "-".join(f"{k}={v}" for k, v in kwargs.items())
@@ -69,7 +69,7 @@ def test_networks_registry_is_complete() -> None:
         module = importlib.import_module(f"gan_modules.nets.{path.stem}")
         defined = {obj for obj in vars(module).values() if isinstance(obj, type) and issubclass(obj, Network)
                    and obj.__module__ == module.__name__ and not obj.__name__.startswith("_")
-                   and obj is not nets.ImageToImageNetwork and obj is not Network}
+                   and obj not in (nets.ImageToImageNetwork, nets.stackgan.TextConditionedGenerator, Network)}
         assert defined <= set(NETWORKS.values()), f"{path.name}: {defined - set(NETWORKS.values())} not registered"
     assert all(cls.small_configs for cls in NETWORKS.values())
 

@@ -32,7 +32,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .base import Network, build_network, check_sample_shape, get_norm2d
+from .base import Network, build_network, check_sample_shape, get_norm2d, register_network
 from .text import TextEncoder, Vocabulary, read_encoder_file
 
 
@@ -78,6 +78,11 @@ def _power_of_two_steps(name: str, low: int, high: int) -> int:
     if steps < 1 or low * 2**steps != high:
         raise ValueError(f"{name}: {high} px is not {low} px times a power of two")
     return steps
+
+
+# Small configurations for the network tests (tests/test_nets.py): Stage-I at 16 px, 3 channels.
+_SMALL_STAGE1 = {"noise_dim": 8, "cond_dim": 8, "base_channels": 4}  # at its default 32 px
+_TEST_SHAPES = [(3, 32, 32), (1, 32, 32)]
 
 
 class TextConditionedGenerator(Network):
@@ -138,7 +143,12 @@ class TextConditionedGenerator(Network):
     def frozen_parts(self) -> nn.Module:
         return self.text_encoder
 
+    def inactive_parameters(self) -> set[str]:
+        """Names of the frozen parameters (text encoder, Stage-I): they never receive a gradient."""
+        return {name for name, p in self.named_parameters() if not p.requires_grad}
 
+
+@register_network(small_configs=[_SMALL_STAGE1, {**_SMALL_STAGE1, "norm": "instance"}])
 class StackGANStage1Generator(TextConditionedGenerator):
     """Stage-I: ``G(z, tokens)`` -> ``[N, C, resolution, resolution]`` in ``[-1, 1]``.
 
@@ -172,6 +182,8 @@ class StackGANStage1Generator(TextConditionedGenerator):
         self.ups = nn.Sequential(*[_up_block(top // 2**i, top // 2 ** (i + 1), norm) for i in range(ups)])
         self.to_image = nn.Sequential(nn.Conv2d(base_channels, channels, 3, 1, 1), nn.Tanh())
 
+    test_shapes = _TEST_SHAPES
+
     def recorded_arguments(self, arguments: dict[str, Any]) -> dict[str, Any]:
         return {**arguments, "text_encoder": self._encoder_spec}
 
@@ -189,6 +201,10 @@ class StackGANStage1Generator(TextConditionedGenerator):
         return self.synthesize(noise, c), kl
 
 
+@register_network(small_configs=[{
+    "stage1_checkpoint": {"spec": {"class_path": "gan_modules.nets.stackgan.StackGANStage1Generator",
+                                   "init_args": {"sample_shape": [3, 64, 64], **_SMALL_STAGE1, "resolution": 16}}},
+    "cond_dim": 8, "base_channels": 4, "num_residual": 1}])
 class StackGANStage2Generator(TextConditionedGenerator):
     """Stage-II: a frozen Stage-I generator, then a refiner to ``sample_shape``; ``G(z, tokens)``.
 
@@ -237,6 +253,8 @@ class StackGANStage2Generator(TextConditionedGenerator):
         self.ups = nn.Sequential(_up_block(joint, 2 * base_channels, norm), _up_block(2 * base_channels, base_channels, norm))
         self.to_image = nn.Sequential(nn.Conv2d(base_channels, shape[0], 3, 1, 1), nn.Tanh())
 
+    test_shapes = [(3, 32, 32), (3, 64, 64)]
+
     def recorded_arguments(self, arguments: dict[str, Any]) -> dict[str, Any]:
         return {**arguments, "stage1_checkpoint": {"spec": self.stage1.init_spec}}
 
@@ -253,6 +271,7 @@ class StackGANStage2Generator(TextConditionedGenerator):
         return self.to_image(self.ups(x)), conditioning_kl(mu, logvar)
 
 
+@register_network(small_configs=[{"cond_dim": 8, "base_channels": 4}, {"base_channels": 4, "norm": "none"}])
 class StackGANDiscriminator(Network):
     """Matching-aware discriminator ``D(x [N, C, r, r], phi [N, embed_dim]) -> logits [N]``.
 
@@ -283,6 +302,13 @@ class StackGANDiscriminator(Network):
         self.compress = nn.Sequential(nn.Linear(embed_dim, cond_dim), nn.LeakyReLU(0.2, inplace=True))
         self.joint = nn.Sequential(nn.Conv2d(c_in + cond_dim, c_in, 3, 1, 1, bias=False), get_norm2d(norm, c_in),
                                    nn.LeakyReLU(0.2, inplace=True), nn.Conv2d(c_in, 1, 4, 1, 0))
+
+    test_shapes = _TEST_SHAPES
+
+    def example_inputs(self, n: int) -> tuple[Tensor, Tensor]:
+        """Valid ``(x, phi)`` for tests: images in ``[-1, 1]`` and random sentence embeddings."""
+        gen = torch.Generator().manual_seed(0)
+        return (torch.rand(n, *self.sample_shape, generator=gen) * 2 - 1, torch.randn(n, self.embed_dim, generator=gen))
 
     def forward(self, x: Tensor, phi: Tensor) -> Tensor:
         if tuple(x.shape[1:]) != self.sample_shape:
