@@ -3,48 +3,20 @@ the newest complete checkpoint survives, and a resume from it ends where an unin
 
 from __future__ import annotations
 
-import os
 import signal
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 from PIL import Image
+from runs import ROOT, TOY, assert_same_weights, fit, last, script
 
-import train
 from callbacks.checkpoints import CheckpointWriteError
 from callbacks.guards import DivergenceError
 
-ROOT = Path(__file__).resolve().parents[1]
-TOY = ["--config", str(ROOT / "configs" / "gan_mlp_toy_ring.yaml"), "--trainer.enable_progress_bar=false",
-       "--trainer.enable_model_summary=false", "--data.init_args.num_samples=2048", "--trainer.callbacks=[]"]
 STEPS = 12  # 12 batches at 8 an epoch: the faults below land in epochs 0 and 1
 EVERY_4 = ["--trainer.callbacks+=callbacks.RunCheckpoint", "--trainer.callbacks.every_n_generator_steps=4"]
-
-
-def fit(root: Path, *args: str, base: list[str] = TOY) -> None:
-    train.main(["fit", *base, f"--trainer.default_root_dir={root}", *args])
-
-
-def script(root: Path, *args: str) -> subprocess.CompletedProcess:
-    env = {**os.environ, "PYTHONWARNINGS": "ignore", "OMP_NUM_THREADS": "2",
-           "PYTHONPATH": os.pathsep.join([str(ROOT / "tests"), str(ROOT)])}
-    return subprocess.run([sys.executable, str(ROOT / "train.py"), "fit", *TOY, f"--trainer.default_root_dir={root}", *args],
-                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
-
-
-def last(root: Path) -> dict:
-    return torch.load(root / "checkpoints" / "last.ckpt", weights_only=True)
-
-
-def assert_same_weights(a: dict, b: dict) -> None:
-    assert a["gan"]["generator_steps"] == b["gan"]["generator_steps"]
-    assert a["state_dict"].keys() == b["state_dict"].keys()
-    for key, value in a["state_dict"].items():
-        torch.testing.assert_close(b["state_dict"][key], value, rtol=0, atol=0, msg=key)
 
 
 @pytest.fixture(scope="module")
@@ -60,7 +32,7 @@ def resume_and_compare(root: Path, reference: dict, base: list[str] = TOY) -> No
 
 
 def test_sigterm(tmp_path, uninterrupted):
-    proc = script(tmp_path, f"--model.init_args.max_generator_steps={STEPS}",
+    proc = script("fit", *TOY, f"--trainer.default_root_dir={tmp_path}", f"--model.init_args.max_generator_steps={STEPS}",
                   "--trainer.callbacks+=fault_injection.SignalAt", "--trainer.callbacks.step=5")
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert last(tmp_path)["gan"]["generator_steps"] == 5
@@ -68,7 +40,7 @@ def test_sigterm(tmp_path, uninterrupted):
 
 
 def test_sigkill(tmp_path, uninterrupted):
-    proc = script(tmp_path, f"--model.init_args.max_generator_steps={STEPS}", *EVERY_4,
+    proc = script("fit", *TOY, f"--trainer.default_root_dir={tmp_path}", f"--model.init_args.max_generator_steps={STEPS}", *EVERY_4,
                   "--trainer.callbacks+=fault_injection.SignalAt", "--trainer.callbacks.step=6",
                   "--trainer.callbacks.signal_name=SIGKILL")
     assert proc.returncode == -signal.SIGKILL

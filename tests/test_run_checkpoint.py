@@ -4,21 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import torch
-
-import train
-
-ROOT = Path(__file__).resolve().parents[1]
-TOY = ["--config", str(ROOT / "configs" / "gan_mlp_toy_ring.yaml"), "--trainer.enable_progress_bar=false",
-       "--trainer.enable_model_summary=false", "--data.init_args.num_samples=2048", "--trainer.callbacks=[]"]
-
-
-def fit(root: Path, *args: str) -> None:
-    train.main(["fit", *TOY, f"--trainer.default_root_dir={root}", *args])
-
-
-def load(path: Path) -> dict:
-    return torch.load(path, weights_only=True)
+from runs import assert_same_weights, fit, load
 
 
 def test_snapshots_best_k_and_resume_from_a_snapshot(tmp_path):
@@ -40,9 +26,7 @@ def test_snapshots_best_k_and_resume_from_a_snapshot(tmp_path):
     # resume from the step-4 snapshot (in the middle of epoch 0) to 10: the same weights as the run
     other = tmp_path / "from_snapshot"
     fit(other, "--model.init_args.max_generator_steps=10", f"--ckpt_path={folder / snapshots[1]}")
-    a, b = load(folder / "last.ckpt")["state_dict"], load(other / "checkpoints" / "last.ckpt")["state_dict"]
-    for key in a:
-        torch.testing.assert_close(b[key], a[key], rtol=0, atol=0, msg=key)
+    assert_same_weights(load(folder / "last.ckpt"), load(other / "checkpoints" / "last.ckpt"))
 
 
 def test_time_based_checkpoints_land_mid_run(tmp_path):

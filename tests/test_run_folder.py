@@ -17,35 +17,12 @@ import pytest
 import torch
 import yaml
 from PIL import Image
+from runs import ROOT, TOY, assert_same_weights, fit, load, script
 
 import train
 from callbacks.run_folder import LOCK, RunLock, config_changes
 
-ROOT = Path(__file__).resolve().parents[1]
-TOY = ["--config", str(ROOT / "configs" / "gan_mlp_toy_ring.yaml"), "--trainer.enable_progress_bar=false",
-       "--trainer.enable_model_summary=false", "--data.init_args.num_samples=2048", "--trainer.callbacks=[]"]
-# 2048 points at batch 256: 8 batches an epoch, so 5 generator steps stop in the middle of epoch 0
-
-
-def fit(root: Path, *args: str) -> None:
-    train.main(["fit", *TOY, f"--trainer.default_root_dir={root}", *args])
-
-
-def state(path: Path) -> dict:
-    return torch.load(path, weights_only=True)
-
-
-def assert_same_weights(a: Path, b: Path) -> None:
-    wa, wb = state(a)["state_dict"], state(b)["state_dict"]
-    assert wa.keys() == wb.keys()
-    for key in wa:
-        torch.testing.assert_close(wa[key], wb[key], rtol=0, atol=0, msg=key)
-
-
-def script(*args: str) -> subprocess.CompletedProcess:
-    env = {**os.environ, "PYTHONWARNINGS": "ignore", "OMP_NUM_THREADS": "2"}
-    return subprocess.run([sys.executable, str(ROOT / "train.py"), *args], cwd=ROOT, env=env, capture_output=True,
-                          text=True, timeout=600)
+state = load
 
 
 # 1 --------------------------------------------------------------------------------------------------
@@ -132,7 +109,7 @@ def test_resume_after_a_step_limit_equals_an_uninterrupted_run(tmp_path, limit):
     fit(tmp_path / "part", f"{limit}={10 * per_unit}", "--ckpt_path=last")
     full, resumed = state(tmp_path / "full" / "checkpoints" / "last.ckpt"), state(tmp_path / "part" / "checkpoints" / "last.ckpt")
     assert resumed["epoch"] == full["epoch"] == 1 and resumed["gan"]["generator_steps"] == 10
-    assert_same_weights(tmp_path / "full" / "checkpoints" / "last.ckpt", tmp_path / "part" / "checkpoints" / "last.ckpt")
+    assert_same_weights(full, resumed)
 
 
 # 4 --------------------------------------------------------------------------------------------------
