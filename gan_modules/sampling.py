@@ -194,12 +194,17 @@ def style_mixing_grid(generator: nn.Module, row_seeds: list[int], col_seeds: lis
 
 
 @torch.no_grad()
-def translate_images(generator: nn.Module, images: Tensor, seed: int = 0) -> Tensor:
-    """Translates ``[N, *input_shape]`` images one by one, torch's RNG seeded ``seed + i`` for image ``i``
-    (a pix2pix U-Net keeps its dropout at test time), so a file's output does not depend on the others."""
+def translate_images(generator: nn.Module, images: Tensor, seed: int = 0, masks: Tensor | None = None) -> Tensor:
+    """Translates ``[N, *input_shape]`` images one by one: ``[N, *sample_shape]``.
+
+    Torch's RNG is seeded ``seed + i`` for image ``i`` (a pix2pix U-Net keeps its dropout at test time),
+    so a file's output does not depend on the other files. ``masks [N, 1, H, W]`` (1 = hole) go to an
+    inpainting generator as its second input.
+    """
     device = _device(generator)
     out = []
     for i, image in enumerate(images):
+        args = (image[None].to(device),) if masks is None else (image[None].to(device), masks[i: i + 1].to(device))
         with seeded(seed + i):
-            out.append(generator(image[None].to(device)))
+            out.append(generator(*args))
     return torch.cat(out)

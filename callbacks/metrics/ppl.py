@@ -30,6 +30,7 @@ from torch import Tensor, nn
 
 SPACES = ("z", "w")
 SAMPLINGS = ("full", "end")
+_DRAW_BLOCK = 1024  # paths whose random draws are made at once
 
 
 def slerp(a: Tensor, b: Tensor, t: Tensor) -> Tensor:
@@ -102,21 +103,26 @@ def path_length_samples(generator: nn.Module, distance: Callable[[Tensor, Tensor
     num_classes = int(getattr(generator, "num_classes", 0))
     gen = torch.Generator().manual_seed(seed)
     values = []
-    for start in range(0, num_samples, batch_size):
-        n = min(batch_size, num_samples - start)
-        # endpoints and t drawn and slerped in float64 on the CPU, then cast: ε = 1e-4 survives the cast
-        z = torch.randn(2 * n, generator.latent_dim, generator=gen, dtype=torch.float64)
-        t = torch.rand(n, generator=gen, dtype=torch.float64) * (1.0 if sampling == "full" else 0.0)
-        labels = torch.randint(num_classes, (n,), generator=gen).to(device) if num_classes else None
-        z0, z1 = z[:n], z[n:]
-        if space == "z":
-            ends = torch.cat([slerp(z0, z1, t), slerp(z0, z1, t + epsilon)]).to(device, dtype)
-            images = generator(ends) if labels is None else generator(ends, labels.repeat(2))
-        else:
-            w0, w1 = generator.mapping(z0.to(device, dtype)), generator.mapping(z1.to(device, dtype))
-            tt = t.to(device, dtype).view(-1, *([1] * (w0.dim() - 1)))
-            images = generator.synthesis(torch.cat([torch.lerp(w0, w1, tt), torch.lerp(w0, w1, tt + epsilon)]))
-        values.append(distance(images[:n], images[n:]).double().cpu() / epsilon**2)
+    for block in range(0, num_samples, _DRAW_BLOCK):
+        # endpoints, t and classes drawn per block of paths, in float64 on the CPU, so the paths depend on
+        # the seed alone (not on batch_size or the device); slerp in float64 then cast: ε = 1e-4 survives
+        m = min(_DRAW_BLOCK, num_samples - block)
+        z = torch.randn(2, m, generator.latent_dim, generator=gen, dtype=torch.float64)
+        t = torch.rand(m, generator=gen, dtype=torch.float64) * (1.0 if sampling == "full" else 0.0)
+        classes = torch.randint(num_classes, (m,), generator=gen) if num_classes else None
+        for start in range(0, m, batch_size):
+            part = slice(start, min(start + batch_size, m))
+            z0, z1, tp = z[0, part], z[1, part], t[part]
+            labels = classes[part].to(device).repeat(2) if classes is not None else None
+            if space == "z":
+                ends = torch.cat([slerp(z0, z1, tp), slerp(z0, z1, tp + epsilon)]).to(device, dtype)
+                images = generator(ends) if labels is None else generator(ends, labels)
+            else:
+                w0, w1 = generator.mapping(z0.to(device, dtype)), generator.mapping(z1.to(device, dtype))
+                tt = tp.to(device, dtype).view(-1, *([1] * (w0.dim() - 1)))
+                images = generator.synthesis(torch.cat([torch.lerp(w0, w1, tt), torch.lerp(w0, w1, tt + epsilon)]))
+            n = len(z0)
+            values.append(distance(images[:n], images[n:]).double().cpu() / epsilon**2)
     return torch.cat(values)
 
 
