@@ -43,8 +43,8 @@ def read_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
     except pickle.UnpicklingError as error:
         raise ValueError(f"checkpoint '{path}' holds data that weights_only loading refuses (pickled objects) or "
                          f"is not a torch checkpoint: {str(error).splitlines()[0]}") from error
-    except (EOFError, RuntimeError) as error:
-        raise ValueError(f"checkpoint '{path}' is truncated or corrupted and cannot be read "
+    except (EOFError, RuntimeError, OSError) as error:
+        raise ValueError(f"checkpoint '{path}' is truncated, corrupted or not a torch checkpoint, and cannot be read "
                          f"({type(error).__name__}: {str(error).splitlines()[0] if str(error) else 'unexpected end of file'})"
                          ) from error
     if not isinstance(checkpoint, dict):
