@@ -2,6 +2,7 @@
 
     python generate.py images --ckpt CKPT --seeds 0-7,42 --outdir out/          # one PNG per seed
     python generate.py images --ckpt CKPT --seeds 0-15 --trunc 0.7 --grid --outdir out/
+    python generate.py images --ckpt CKPT --seeds 0-9 --sweep 1,0.7,0.4,0 --outdir out/   # truncation sweep
     python generate.py images --ckpt CKPT --input photos/ --direction BtoA --outdir out/   # translation
     python generate.py interpolate --ckpt CKPT --seeds 0,5,9 --steps 8 --outdir out/   # grid + GIF
     python generate.py mix --ckpt STYLEGAN_CKPT --rows 0-3 --cols 10-14 --crossover 4 --outdir out/
@@ -51,6 +52,13 @@ def seeds_type(text: str) -> list[int]:
         return parse_seeds(text, option="seeds")
     except ValueError as error:
         raise argparse.ArgumentTypeError(str(error).removeprefix("seeds: ")) from None
+
+
+def floats_type(text: str) -> list[float]:
+    try:
+        return [float(v) for v in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"cannot parse '{text}': give comma-separated numbers") from None
 
 
 # ----------------------------------------------------------------------------------------------- inputs
@@ -170,6 +178,15 @@ def cmd_images(parser: argparse.ArgumentParser, args: argparse.Namespace) -> lis
     if args.input is not None:
         parser.error("argument --input: the checkpoint's generator maps latents to images; --input is for "
                      "translation checkpoints")
+    if args.sweep is not None:  # a row per truncation value, a column per seed
+        for value in args.sweep:
+            try:
+                check_truncation(generator, value)
+            except ValueError as error:
+                parser.error(f"argument --sweep: {str(error).removeprefix('truncation: ')}")
+        rows = [generate_images(generator, args.seeds, value, args.class_index) for value in args.sweep]
+        grid = image_grid(torch.cat(rows), nrow=len(args.seeds))
+        return [save_png(enlarge(grid, args.scale), outdir / "truncation_sweep.png")]
     images = generate_images(generator, args.seeds, args.trunc, args.class_index)
     if args.grid:
         return [save_png(enlarge(image_grid(images), args.scale), outdir / "grid.png")]
@@ -328,6 +345,8 @@ def build_parser() -> argparse.ArgumentParser:
     latent_options(sub, "0-7")
     translation_options(sub)
     sub.add_argument("--grid", action="store_true", help="one grid.png instead of one file per seed")
+    sub.add_argument("--sweep", type=floats_type, default=None,
+                     help="truncation values, e.g. 1,0.7,0.4,0: truncation_sweep.png, a row per value")
     sub.set_defaults(run=cmd_images)
 
     sub = command("interpolate", "an interpolation grid and GIF between consecutive seeds")

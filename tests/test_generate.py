@@ -128,6 +128,11 @@ def test_stylegan_truncation_psi_0_is_the_mean_and_1_untruncated(ckpts, tmp_path
     assert not torch.allclose(half, mean_image) and not torch.allclose(half, generator(z[:1]))
     files = run("images", "--ckpt", ckpts["stylegan"], "--seeds", "3,4", "--trunc", "0", "--outdir", tmp_path)
     assert files[0].read_bytes() == files[1].read_bytes()
+    (sweep,) = run("images", "--ckpt", ckpts["stylegan"], "--seeds", "0-2", "--sweep", "1,0", "--outdir", tmp_path)
+    grid = _png(sweep)[..., 0]  # rows: ψ = 1 (the seeds' images), ψ = 0 (the mean image three times)
+    cells = [grid[2 + 34 * r: 34 + 34 * r, 2 + 34 * c: 34 + 34 * c] for r in range(2) for c in range(3)]
+    assert torch.equal(cells[0], to_uint8(generator(z[:1]))[0, 0])
+    assert all(torch.equal(cell, to_uint8(mean_image)[0, 0]) for cell in cells[3:])
 
 
 def test_z_truncation_redraws_only_values_beyond_the_threshold() -> None:
@@ -258,7 +263,7 @@ def test_image_scores_against_hand_values() -> None:
     assert scores["psnr"] == pytest.approx(10 * math.log10(4 / mse), rel=1e-5)
     reference = structural_similarity(x.numpy(), y.numpy(), data_range=2.0, channel_axis=0, gaussian_weights=True,
                                       sigma=1.5, use_sample_covariance=False)
-    assert scores["ssim"] == pytest.approx(reference, abs=3e-3)  # the borders are handled differently
+    assert scores["ssim"] == pytest.approx(reference, abs=5e-3)  # the borders are handled differently
     assert image_scores(x, x)["ssim"] == pytest.approx(1.0, abs=1e-5)
 
 
@@ -334,6 +339,8 @@ def test_ppl_command(ckpts, tmp_path) -> None:
     (["images", "--ckpt", "{conditional}", "--class", "10"], "--class"),
     (["images", "--ckpt", "{conditional}", "--class", "-1"], "--class"),
     (["images", "--ckpt", "{dcgan}", "--class", "0"], "--class"),
+    (["images", "--ckpt", "{stylegan}", "--sweep", "1,2"], "--sweep"),
+    (["images", "--ckpt", "{stylegan}", "--sweep", "1,x"], "--sweep"),
     (["images", "--ckpt", "{dcgan}", "--seeds", "1-x"], "--seeds"),
     (["images", "--ckpt", "{dcgan}", "--seeds", "5-2"], "--seeds"),
     (["images", "--ckpt", "{notgan}"], "--ckpt"),
