@@ -32,6 +32,50 @@ from gan_modules.sampling import is_stylegan, is_translation
 FEATURES = ("none", "digits", "inception", "vgg")
 
 
+def _digits_features(weights_path: str | None, option: str) -> Callable[[Tensor], Tensor]:
+    from callbacks.metrics.digits_classifier import DigitsClassifier
+
+    classifier = DigitsClassifier(weights_path=weights_path)
+    size = classifier.image_size
+
+    def digits(images: Tensor) -> Tensor:  # DigitsClassifier.forward without its detach
+        x = images.float().mean(dim=1, keepdim=True)
+        if x.shape[-1] != size or x.shape[-2] != size:
+            x = F.interpolate(x, size=(size, size), mode="bilinear", align_corners=False, antialias=x.shape[-1] > size)
+        return classifier.net.to(x.device)(x)[0]
+
+    return digits
+
+
+def _inception_features(weights_path: str | None, option: str) -> Callable[[Tensor], Tensor]:
+    from callbacks.metrics.inception import _LAYERS, INPUT_SIZE, FIDInceptionV3
+
+    net = FIDInceptionV3(weights_path=weights_path)
+
+    def inception(images: Tensor) -> Tensor:  # FIDInceptionV3's preprocessing without rounding to uint8
+        x = images.float().expand(-1, 3, -1, -1) * (127.5 / 128.0) - (0.5 / 128.0)  # (u8 - 128) / 128
+        x = F.interpolate(x, size=(INPUT_SIZE, INPUT_SIZE), mode="bilinear", align_corners=False)
+        net.to(x.device)
+        for layer in _LAYERS:
+            x = getattr(net, layer)(x)
+        return x.mean(dim=(2, 3))
+
+    return inception
+
+
+def _vgg_features(weights_path: str | None, option: str) -> Callable[[Tensor], Tensor]:
+    from gan_modules.perceptual import VGGFeatures
+
+    if weights_path is None:
+        raise FileNotFoundError("the vgg feature loss needs a torchvision vgg19 state dict (vgg19-dcbb9e9d.pth), "
+                                "which cannot be downloaded here")
+    vgg = VGGFeatures(weights_path, layer="relu4_4", option=option)
+    return lambda images: vgg(images.float()).flatten(1)
+
+
+_BUILDERS = {"digits": _digits_features, "inception": _inception_features, "vgg": _vgg_features}
+
+
 def feature_extractor(name: str, weights_path: str | None = None, option: str = "--weights_path"
                       ) -> Callable[[Tensor], Tensor] | None:
     """A differentiable ``φ: [N, C, H, W] in [-1, 1] -> [N, d]`` by name, or None for ``"none"``.
@@ -49,49 +93,14 @@ def feature_extractor(name: str, weights_path: str | None = None, option: str = 
     """
     if name == "none":
         return None
-    if name == "digits":
-        from callbacks.metrics.digits_classifier import DigitsClassifier
-
-        try:
-            classifier = DigitsClassifier(weights_path=weights_path)
-        except FileNotFoundError as error:
-            raise FileNotFoundError(f"{error} (set by {option})") from error
-        size = classifier.image_size
-
-        def digits(images: Tensor) -> Tensor:
-            x = images.float().mean(dim=1, keepdim=True)
-            if x.shape[-1] != size or x.shape[-2] != size:
-                x = F.interpolate(x, size=(size, size), mode="bilinear", align_corners=False,
-                                  antialias=x.shape[-1] > size)
-            return classifier.net.to(x.device)(x)[0]
-
-        return digits
-    if name == "inception":
-        from callbacks.metrics.inception import _LAYERS, INPUT_SIZE, FIDInceptionV3
-
-        try:
-            net = FIDInceptionV3(weights_path=weights_path)
-        except FileNotFoundError as error:
-            raise FileNotFoundError(f"{error} (set by {option})") from error
-
-        def inception(images: Tensor) -> Tensor:
-            x = images.float().expand(-1, 3, -1, -1) * (127.5 / 128.0) - (0.5 / 128.0)  # (u8 - 128) / 128, unrounded
-            x = F.interpolate(x, size=(INPUT_SIZE, INPUT_SIZE), mode="bilinear", align_corners=False)
-            net.to(x.device)
-            for layer in _LAYERS:
-                x = getattr(net, layer)(x)
-            return x.mean(dim=(2, 3))
-
-        return inception
-    if name == "vgg":
-        from gan_modules.perceptual import VGGFeatures
-
-        if weights_path is None:
-            raise FileNotFoundError(f"the vgg feature loss needs a torchvision vgg19 state dict ({option} FILE); "
-                                    "it cannot be downloaded here")
-        vgg = VGGFeatures(weights_path, layer="relu4_4", option=option)
-        return lambda images: vgg(images.float()).flatten(1)
-    raise ValueError(f"unknown feature extractor '{name}'; valid: {', '.join(FEATURES)}")
+    if name not in _BUILDERS:
+        raise ValueError(f"unknown feature extractor '{name}'; valid: {', '.join(FEATURES)}")
+    try:
+        return _BUILDERS[name](weights_path, option)
+    except FileNotFoundError as error:
+        if option in str(error):
+            raise
+        raise FileNotFoundError(f"{error} (set by {option})") from error
 
 
 def learning_rate(step: int, num_steps: int, lr: float, rampup: float = 0.05, rampdown: float = 0.25) -> float:
