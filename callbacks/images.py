@@ -61,3 +61,17 @@ def scatter_plot(points: Tensor, modes: Tensor | None = None, size: int = 512, e
             draw.line([x - 5, y, x + 5, y], fill=(220, 30, 30), width=2)
             draw.line([x, y - 5, x, y + 5], fill=(220, 30, 30), width=2)
     return torch.from_numpy(np.asarray(canvas).copy()).permute(2, 0, 1)
+
+
+def save_gif(frames: list[Tensor], path: str | Path, duration_ms: int = 80, loop: int = 0) -> Path:
+    """Saves uint8 ``[C, H, W]`` frames (C = 1 or 3, all one size) as an animated GIF, creating folders.
+
+    Pillow writes it (no other dependency); ``loop = 0`` repeats forever.
+    """
+    if not frames:
+        raise ValueError("save_gif: no frames")
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    pictures = [Image.fromarray(f.expand(3, -1, -1).permute(1, 2, 0).numpy()) for f in frames]
+    pictures[0].save(path, save_all=True, append_images=pictures[1:], duration=duration_ms, loop=loop)
+    return path

@@ -11,11 +11,9 @@ import os
 import shutil
 import socket
 import time
-import zipfile
 from pathlib import Path
 from typing import Any
 
-import torch
 import yaml
 
 LOCK = ".run.lock"
@@ -137,20 +135,14 @@ class RunLock:
 
 
 def read_checkpoint(path: str | Path, what: str = "--ckpt_path") -> dict[str, Any]:
-    """``torch.load(path, weights_only=True)`` with errors that name the file and the option."""
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"{what}: checkpoint '{path}' does not exist")
-    if path.stat().st_size == 0:
-        raise ValueError(f"{what}: checkpoint '{path}' is empty (0 bytes): an interrupted copy or a full disk")
+    """:func:`gan_modules.export.read_checkpoint` (``weights_only``; every failure names the file), with
+    the option the path came from in the message."""
+    from gan_modules.export import read_checkpoint as read
+
     try:
-        return torch.load(path, map_location="cpu", weights_only=True)
-    except (EOFError, RuntimeError, zipfile.BadZipFile, OSError) as exc:
-        raise ValueError(f"{what}: checkpoint '{path}' cannot be read, it is truncated or not a checkpoint "
-                         f"({type(exc).__name__}: {exc})") from exc
-    except Exception as exc:  # weights_only refuses pickled objects: UnpicklingError
-        raise ValueError(f"{what}: checkpoint '{path}' cannot be read as plain tensors and data "
-                         f"({type(exc).__name__}: {exc})") from exc
+        return read(path)
+    except (FileNotFoundError, ValueError) as exc:
+        raise type(exc)(f"{what}: {exc}") from exc
 
 
 def flatten(tree: Any, prefix: str = "") -> dict[str, Any]:

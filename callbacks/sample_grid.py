@@ -7,8 +7,8 @@ from typing import Any
 
 import lightning as L
 import torch
-from lightning.pytorch.loggers import TensorBoardLogger
 
+from callbacks.image_logging import log_image
 from callbacks.images import image_grid, save_png, scatter_plot
 
 
@@ -26,8 +26,9 @@ class SampleGrid(L.Callback):
     Images come from the model's fixed latent batch (a buffer of the module, so a resumed run shows
     the same latents), through the EMA generator when there is one. A conditional model gets a row
     per class. 2D data gets a scatter plot of ``num_points`` samples over the data's modes. Files go
-    to ``<run dir>/samples/step_<generator steps>.png`` and ``last.png``; a TensorBoard logger gets
-    the image too. Only rank 0 writes.
+    to ``<run dir>/samples/step_<generator steps>.png`` and ``last.png``; every logger that takes
+    images gets it too, at the generator step (TensorBoard, W&B, MLflow; a CSV logger gets the PNG's
+    path as ``samples_path``: ``callbacks.image_logging``). Only rank 0 writes.
 
     Args:
         every_n_generator_steps: the interval in generator steps; 0 writes only at the end of fit.
@@ -62,9 +63,7 @@ class SampleGrid(L.Callback):
         picture = self.render(trainer, pl_module)
         path = save_png(picture, folder / f"step_{step:07d}.png")
         save_png(picture, folder / "last.png")
-        for logger in trainer.loggers:
-            if isinstance(logger, TensorBoardLogger):
-                logger.experiment.add_image("samples", picture, global_step=step)
+        log_image(trainer.loggers, "samples", picture, step, path)
         return path
 
     def on_train_batch_end(self, trainer: L.Trainer, pl_module: Any, outputs: Any, batch: Any, batch_idx: int) -> None:

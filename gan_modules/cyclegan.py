@@ -10,8 +10,9 @@ discriminator step on the fakes that step made (through the pools).
 
 Networks: ``generator`` is G: A→B and ``discriminator`` is D_B (judges B), so ``train.py``'s data links
 fill their shapes (``data.input_shape`` = A's, ``data.sample_shape`` = B's) and ``load_generator``
-returns G: A→B. F: B→A and D_A are built from their ``init_spec`` with the input and output shapes
-swapped and fresh weights, unless given explicitly as ``generator_ba`` / ``discriminator_a``.
+returns G: A→B (``load_generator(path, which="BtoA")`` returns F: B→A). F: B→A and D_A are built
+from their ``init_spec`` with the input and output shapes swapped and fresh weights, unless given
+explicitly as ``generator_ba`` / ``discriminator_a``.
 
 Batches: ``{"A": [N, C_A, H, W], "B": [N, C_B, H, W]}``, unpaired; predict batches ``{"index", "A"}``.
 """
@@ -253,6 +254,12 @@ class CycleGAN(TranslationModule):
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         super().on_save_checkpoint(checkpoint)
+        # load_generator(path, which="BtoA") rebuilds F: B→A from this entry (no EMA copy of it exists)
+        checkpoint["gan"]["generators"] = {
+            "AtoB": {},
+            "BtoA": {"key": "generator_ba", "raw_key": "generator_ba", "spec": getattr(self.generator_ba, "init_spec", None),
+                     "latent_dim": 0, "num_classes": 0, "sample_shape": list(self.input_shape)},
+        }
         checkpoint["cyclegan"] = {"pool_a": self.pool_a.state_dict(), "pool_b": self.pool_b.state_dict()}
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
