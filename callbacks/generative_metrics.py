@@ -41,6 +41,7 @@ from torch import Tensor, nn
 from torch.utils.data import DataLoader, Dataset
 
 from callbacks.metrics.mode_coverage import mode_coverage
+from callbacks.metrics.ppl import SPACES, feature_distance, perceptual_path_length
 from callbacks.metrics.reference_stats import ReferenceStatistics, load_reference_statistics
 from callbacks.metrics.scoring import score_sets
 from callbacks.metrics.streaming import SUBSET_METRICS, SetSummary
@@ -48,7 +49,7 @@ from callbacks.sample_grid import run_dir
 
 FEATURE_METRICS = ("fid", *SUBSET_METRICS)
 LOGIT_METRICS = ("is", "class_histogram", "accuracy")
-VALID_METRICS = (*FEATURE_METRICS, *LOGIT_METRICS, "modes")
+VALID_METRICS = (*FEATURE_METRICS, *LOGIT_METRICS, "modes", "ppl")
 TRANSLATION_METRICS = (*FEATURE_METRICS, "is")
 REAL_METRICS = ("fid", *SUBSET_METRICS)  # what a reference set needs: moments and the subset
 
@@ -91,7 +92,9 @@ class GenerativeMetrics(L.Callback):
             (``callbacks.metrics.DigitsClassifier``, ``callbacks.metrics.FIDInceptionV3``, ...).
             Not needed for ``modes`` alone.
         metrics: names among fid, kid, is, precision, recall, density, coverage, class_histogram,
-            accuracy (conditional models), modes (2D toy data; uses the datamodule's ``modes`` and ``std``).
+            accuracy (conditional models), modes (2D toy data; uses the datamodule's ``modes`` and ``std``),
+            ppl (perceptual path length of the sampling generator, distances in the extractor's features;
+            ``metrics/ppl`` and ``metrics/ppl_unfiltered``).
             Translation families accept fid, kid, precision, recall, density, coverage and is.
         num_samples: generated samples per evaluation, split across ranks (translation: at most this
             many test items).
@@ -112,6 +115,9 @@ class GenerativeMetrics(L.Callback):
         cache_dir: where real statistics are cached (default ``~/.cache/gan_modules/real_features``).
         seed: seeds the latents, so successive evaluations score the same latents.
         prefix: log-key prefix.
+        ppl_samples: paths of the perceptual path length (every rank computes all of them, from ``seed``,
+            so every rank logs the same value).
+        ppl_space: ``"z"`` (slerp) or ``"w"`` (StyleGAN's mapped latents, lerp).
     """
 
     def __init__(
@@ -132,6 +138,8 @@ class GenerativeMetrics(L.Callback):
         cache_dir: str | None = None,
         seed: int = 0,
         prefix: str = "metrics",
+        ppl_samples: int = 10_000,
+        ppl_space: str = "z",
     ) -> None:
         self.metrics = list(metrics) if metrics is not None else ["fid", "kid", "is"]
         unknown = [m for m in self.metrics if m not in VALID_METRICS]
@@ -153,7 +161,11 @@ class GenerativeMetrics(L.Callback):
         self.batch_size, self.kid_subsets, self.kid_subset_size = batch_size, kid_subsets, kid_subset_size
         self.max_features, self.reference_stats, self.num_workers = max_features, reference_stats, num_workers
         self.cache_dir = Path(cache_dir) if cache_dir else default_cache_dir()
+        if ppl_space not in SPACES or ppl_samples < 2:
+            raise ValueError(f"GenerativeMetrics: ppl_space must be one of {', '.join(SPACES)} and ppl_samples >= 2, "
+                             f"got '{ppl_space}' and {ppl_samples}")
         self.seed, self.prefix = seed, prefix
+        self.ppl_samples, self.ppl_space = ppl_samples, ppl_space
         self.last: dict[str, float] = {}
         self._last_step = -1
         self._real: dict[str, Any] | None = None
@@ -212,13 +224,13 @@ class GenerativeMetrics(L.Callback):
 
     def _score(self, fake: SetSummary, real: dict[str, Any]) -> dict[str, float]:
         statistics = (real["mu"], real["sigma"]) if "mu" in real else None
-        return score_sets(fake, [m for m in self.metrics if m != "modes"], statistics, real.get("subset"),
+        return score_sets(fake, [m for m in self.metrics if m not in ("modes", "ppl")], statistics, real.get("subset"),
                           kid_subsets=self.kid_subsets, kid_subset_size=self.kid_subset_size, seed=self.seed)
 
     def _noise_metrics(self, trainer: L.Trainer, pl_module: Any) -> dict[str, float]:
         num_classes = pl_module.num_classes
         # accuracy needs the conditioning labels: an unconditional model has none, and reports none
-        metrics = [m for m in self.metrics if m != "accuracy" or num_classes]
+        metrics = [m for m in self.metrics if (m != "accuracy" or num_classes) and m != "ppl"]
         fake = self._summary(self.num_samples, metrics, pl_module.device)
         for b, index in rank_batches(self.num_samples, self.batch_size, trainer.world_size, trainer.global_rank):
             labels = index % num_classes if num_classes else None
@@ -235,7 +247,21 @@ class GenerativeMetrics(L.Callback):
             out.update(mode_coverage(fake.raw.rows.cpu(), datamodule.modes, datamodule.std))
         if fake.needs_features:
             out.update(self._score(fake, self._real_reference(trainer, pl_module)))
+        if "ppl" in self.metrics:
+            out.update(self._ppl(pl_module))
         return out
+
+    def _ppl(self, pl_module: Any) -> dict[str, float]:
+        net = pl_module.sampling_network()
+        was_training = net.training
+        net.eval()  # StyleGAN's noise is then the stored maps: only the latent moves along a path
+        try:
+            values = perceptual_path_length(net, feature_distance(self.extractor.to(pl_module.device)),
+                                            self.ppl_samples, space=self.ppl_space, batch_size=self.batch_size,
+                                            seed=self.seed)
+        finally:
+            net.train(was_training)
+        return {"ppl": values["ppl"], "ppl_unfiltered": values["ppl_unfiltered"]}
 
     def _translation_metrics(self, trainer: L.Trainer, pl_module: Any) -> dict[str, float]:
         unsupported = [m for m in self.metrics if m not in TRANSLATION_METRICS]

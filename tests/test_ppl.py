@@ -110,3 +110,22 @@ def test_ppl_paths_depend_on_the_seed_only_and_bad_settings_are_named() -> None:
         path_length_samples(g, distance, num_samples=4, space="w")
     with pytest.raises(ValueError, match="sampling"):
         path_length_samples(g, distance, num_samples=4, sampling="middle")
+
+
+def test_generative_metrics_logs_ppl_of_the_sampling_generator(tmp_path):
+    from conftest import digits_data, digits_gan, make_trainer
+
+    from callbacks import GenerativeMetrics
+    from callbacks.metrics import DigitsClassifier
+    from callbacks.metrics.ppl import feature_distance, perceptual_path_length
+
+    extractor = DigitsClassifier()
+    callback = GenerativeMetrics(extractor, metrics=["ppl"], ppl_samples=24, batch_size=8, seed=3,
+                                 cache_dir=str(tmp_path / "cache"))
+    model = digits_gan(max_generator_steps=2, ema_decay=0.5)
+    make_trainer(tmp_path, callbacks=[callback]).fit(model, digits_data(batch_size=16))
+    net = model.sampling_network().eval()
+    expected = perceptual_path_length(net, feature_distance(extractor), 24, batch_size=8, seed=3)
+    assert callback.last["metrics/ppl"] == pytest.approx(expected["ppl"], rel=1e-9)
+    assert callback.last["metrics/ppl_unfiltered"] == pytest.approx(expected["ppl_unfiltered"], rel=1e-9)
+    assert set(callback.last) == {"metrics/ppl", "metrics/ppl_unfiltered"}
