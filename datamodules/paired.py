@@ -152,10 +152,10 @@ def read_pair(pair: tuple[str, str | None], channels_a: int, channels_b: int) ->
     path_a, path_b = pair
     if path_b is not None:
         a, b = open_image(path_a, channels_a), open_image(path_b, channels_b)
-        if a.size != b.size:  # resizing would silently stretch one side against the other
+        if a.width * b.height != b.width * a.height:  # resizing both to squares would stretch one against the other
             raise ValueError(f"pair of different sizes: '{path_a}' is {a.width}x{a.height} and '{path_b}' is "
-                             f"{b.width}x{b.height} (width x height); a pair's two images must have the same size, "
-                             "so resize one of them")
+                             f"{b.width}x{b.height} (width x height); a pair's two images must have the same aspect "
+                             "ratio (a low-resolution input may be a scaled copy), so crop or resize one of them")
         return to_tensor(a), to_tensor(b)
     # RGB first, then each half to its own mode: L -> RGB -> L is lossless, so gray files stay exact.
     img = open_image(path_a, 3)

@@ -84,5 +84,5 @@ def test_divergence_guard_catches_non_finite_weights(tmp_path):
     with torch.no_grad():
         next(model.generator_ema.parameters())[0] = float("inf")
     trainer = make_trainer(tmp_path, callbacks=[DivergenceGuard(check_weights_every_n_steps=1)])
-    with pytest.raises(DivergenceError, match=r"step 1 .*non-finite weight generator_ema\.net\.0\.weight;"):
+    with pytest.raises(DivergenceError, match=r"step 1 .*non-finite or exploded weight generator_ema\.net\.0\.weight \(max \|w\| = nan\);"):
         trainer.fit(model, toy_data())

@@ -164,7 +164,7 @@ def _validate(tmp_path: Path, ckpt: Path, devices: int) -> dict:
         proc = subprocess.run([sys.executable, str(ROOT / "train.py"), "validate", "--config", str(path),
                                f"--ckpt_path={ckpt}"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
         assert proc.returncode == 0, proc.stderr[-4000:]
-    lines = (root / "metrics.jsonl").read_text().splitlines()
+    lines = (root / "validate" / "metrics.jsonl").read_text().splitlines()  # validate logs into <run>/validate/
     assert len(lines) == 1  # rank 0 alone writes
     return json.loads(lines[0])
 
