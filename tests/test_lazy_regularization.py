@@ -64,11 +64,11 @@ def _fit(model: StyleGAN, real: torch.Tensor, latents: list[torch.Tensor], train
 
 
 def _compare(model: StyleGAN, generator, discriminator) -> tuple[float, float]:
-    d_err = max((a - b).abs().max().item() for a, b in zip(model.discriminator.parameters(), discriminator.parameters()))
+    d_err = max((a - b).abs().max().item() for a, b in zip(model.discriminator.parameters(), discriminator.parameters(), strict=True))
     # The noise strengths' gradients depend on the random noise maps, which are not replayed; every other
     # generator parameter sees outputs that do not depend on them (the strengths start at 0)
     g_err = max((a - b).abs().max().item() for (name, a), b in zip(model.generator.named_parameters(),
-                                                                    generator.parameters()) if "noise" not in name)
+                                                                    generator.parameters(), strict=True) if "noise" not in name)
     return d_err, g_err
 
 
