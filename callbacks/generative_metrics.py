@@ -215,7 +215,8 @@ class GenerativeMetrics(L.Callback):
         feats, logits, raw = [], [], []
         for chunk in index.split(self.batch_size):
             labels = labels_all[chunk] if labels_all is not None else None
-            samples = pl_module.sample(len(chunk), labels=labels, z=z_all[chunk])
+            # metric_samples: the family's sampling for scoring (StyleGAN: random per-layer noise, seeded here)
+            samples = pl_module.metric_samples(len(chunk), labels, z_all[chunk], self.seed * 1_000_003 + int(chunk[0]))
             if self.extractor is not None and samples.dim() == 4:
                 f, lg = self._embed(samples, pl_module.device)
                 feats.append(f)

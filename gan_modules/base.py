@@ -394,6 +394,14 @@ class GANModule(L.LightningModule):
         finally:
             net.train(was_training)
 
+    def metric_samples(self, n: int, labels: Tensor | None, z: Tensor, seed: int) -> Tensor:
+        """The samples that metrics score (``callbacks.GenerativeMetrics``): :meth:`sample` on ``z``.
+
+        A family whose generator draws more randomness than ``z`` at evaluation (StyleGAN's per-layer
+        noise) overrides this and draws it from ``seed``, so a score is reproducible.
+        """
+        return self.sample(n, labels=labels, z=z)
+
     def sample_fixed(self) -> Tensor:
         """Samples from the fixed latent batch (the same latents for every grid of a run)."""
         return self.sample(len(self.fixed_latents), labels=self.fixed_labels if self.num_classes else None,

@@ -89,6 +89,9 @@ class StyleGAN(GANModule):
         reg_interval: lazy R1 interval in discriminator steps (16 in StyleGAN2; 1 = StyleGAN's every step).
         ema_half_life_kimg: half-life of the generator EMA in thousands of images (10).
         ema_rampup: caps the half-life at this fraction of the images seen (0.05; None disables).
+        metrics_noise_mode: the per-layer noise of the samples that metrics score: ``"random"`` (new noise
+            maps per sample, drawn from the callback's seed: stylegan2-ada's metrics, which call ``G`` with
+            its default ``noise_mode='random'``) or ``"const"`` (the stored maps, as grids and ``sample``).
         Other arguments: see :class:`gan_modules.base.GANModule`.
     """
 
@@ -97,7 +100,7 @@ class StyleGAN(GANModule):
                  pl_decay: float = 0.01, pl_interval: int = 4, pl_batch_shrink: int = 2,
                  grid_truncation_psi: float = 1.0, reg_interval: int = 16,
                  ema_half_life_kimg: float | None = 10.0, ema_rampup: float | None = 0.05,
-                 **kwargs: Any) -> None:
+                 metrics_noise_mode: str = "random", **kwargs: Any) -> None:
         super().__init__(generator, discriminator, reg_interval=reg_interval, ema_half_life_kimg=ema_half_life_kimg,
                          ema_rampup=ema_rampup, **kwargs)
         for attribute in ("mapping", "synthesis", "num_ws"):
@@ -114,6 +117,9 @@ class StyleGAN(GANModule):
         if pl_interval < 1 or pl_batch_shrink < 1:
             raise ValueError(f"pl_interval and pl_batch_shrink must be >= 1, got {pl_interval} and "
                              f"{pl_batch_shrink}")
+        if metrics_noise_mode not in ("random", "const"):
+            raise ValueError(f"metrics_noise_mode must be 'random' or 'const', got '{metrics_noise_mode}'")
+        self.metrics_noise_mode = metrics_noise_mode
         self.adversarial = get_loss(loss)
         self.r1_gamma, self.style_mixing_prob = r1_gamma, style_mixing_prob
         self.pl_weight, self.pl_decay = pl_weight, pl_decay
@@ -194,6 +200,23 @@ class StyleGAN(GANModule):
         self.pl_mean.copy_(new_mean.detach())
         return {"loss": self.pl_weight * reg_weight * penalty, "loss/G/pl": penalty.detach(),
                 "G/pl_mean": new_mean.detach()}
+
+    @torch.no_grad()
+    def metric_samples(self, n: int, labels: Tensor | None, z: Tensor, seed: int) -> Tensor:
+        """Samples for metrics, with random per-layer noise drawn from ``seed`` (``metrics_noise_mode``);
+        the global RNG is left as it was."""
+        if self.metrics_noise_mode == "const":
+            return super().metric_samples(n, labels, z, seed)
+        net = self.sampling_network()
+        devices = [self.device] if self.device.type == "cuda" else []
+        was_training = net.training
+        net.eval()
+        try:
+            with torch.random.fork_rng(devices=devices):
+                torch.manual_seed(seed)
+                return net(z.to(self.device), noise_mode="random")
+        finally:
+            net.train(was_training)
 
     @torch.no_grad()
     def grid_images(self) -> tuple[Tensor, int | None]:
