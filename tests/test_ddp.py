@@ -59,6 +59,12 @@ CASES = {
                "--trainer.reload_dataloaders_every_n_epochs=1"],
         preset="progan_digits", scaled=lambda k: [f"--model.init_args.batch_sizes={{4: {4 * k}, 8: {2 * k}}}"],
         images=6 * 4),
+    # the total batch stated once (data.total_batch_size 16: one process of 16, or 2 of 8 whatever the
+    # per-process batch_size says) and the stop in images seen (max_kimg 0.064): both runs end after 4
+    # steps with 64 images, with R3GAN's kimg schedules (over 32 images here) at the same values
+    "r3gan_digits_total_batch_kimg": Case(
+        10, 8, ["--data.init_args.total_batch_size=16", "--model.init_args.max_kimg=0.064",
+                "--model.init_args.decay_kimg=0.032"], preset="r3gan_digits", images=64),
 }
 # Weight tolerance per preset. Adam divides each gradient entry by its running RMS, so a rounding-level
 # difference in a near-zero gradient entry (the sum over 2 ranks vs over one batch of 2b) can move that
