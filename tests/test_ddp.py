@@ -70,7 +70,9 @@ CASES = {
 # difference in a near-zero gradient entry (the sum over 2 ranks vs over one batch of 2b) can move that
 # weight by a visible fraction of one step (lr 2e-4); CycleGAN's cycle loss has many such entries.
 # Measured: at most 7.4e-6 on 5 of CycleGAN's 70 tensors after 4 batches (all others within 2e-6).
-ATOL = {"cyclegan_photo2transformed": 2e-5}
+# ProgressiveGAN resets Adam at every phase start (every 2 batches here), and each first step after a reset
+# divides by a one-step RMS: measured at most 2.9e-5 (progan_digits, lr 1e-3) and 1.0e-5 (batch_sizes case).
+ATOL = {"cyclegan_photo2transformed": 2e-5, "progan_digits": 5e-5, "progan_digits_batch_sizes": 5e-5}
 
 
 def _workers(tmp: Path, strategy: str, devices: int, batch_factor: int) -> None:
