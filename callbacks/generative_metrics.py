@@ -235,7 +235,9 @@ class GenerativeMetrics(L.Callback):
         for b, index in rank_batches(self.num_samples, self.batch_size, trainer.world_size, trainer.global_rank):
             labels = index % num_classes if num_classes else None
             latents = torch.Generator().manual_seed(self.seed * 1_000_003 + b)
-            samples = pl_module.sample(len(index), labels=labels, generator=latents)
+            # metric_samples: the family's sampling for scoring (StyleGAN: random per-layer noise, seeded here)
+            samples = pl_module.metric_samples(len(index), labels, pl_module.latents(len(index), latents),
+                                               self.seed * 1_000_003 + b)
             features, logits = self._embed(samples, pl_module.device) if fake.needs_features else (None, None)
             fake.update(index, features, logits, labels, raw=samples.flatten(1).float() if fake.keep_raw else None)
         self._all_reduce(trainer, fake)

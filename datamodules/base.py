@@ -27,6 +27,7 @@ from torch.utils.data import DataLoader, Dataset
 from torch.utils.data.distributed import DistributedSampler
 
 from datamodules.tensors import BatchFetch, TensorDictDataset, collate_batched
+from datamodules.xflip import XFlipDataset
 
 
 class EpochShuffleSampler(DistributedSampler):
@@ -133,18 +134,42 @@ class GANDataModule(L.LightningDataModule):
         num_workers: DataLoader worker processes.
         seed: seeds everything the datamodule draws (splits, toy samples).
         predict_samples: how many samples ``train.py predict`` writes.
+        total_batch_size: samples per batch, all processes together; when set it replaces
+            ``batch_size``, which becomes ``total_batch_size / world_size`` (it must divide evenly), so a
+            run sees the same images per step on 1 or 8 devices (the official loops' ``--batch``).
+        xflip: train on the set doubled by its left-right mirror images (:class:`~datamodules.xflip.XFlipDataset`,
+            the official ``--mirror=1``); an epoch is then twice as long. Validation data is not flipped.
     """
 
-    def __init__(self, batch_size: int = 64, num_workers: int = 0, seed: int = 0, predict_samples: int = 64) -> None:
+    def __init__(self, batch_size: int = 64, num_workers: int = 0, seed: int = 0, predict_samples: int = 64,
+                 total_batch_size: int | None = None, xflip: bool = False) -> None:
         super().__init__()
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        if total_batch_size is not None and total_batch_size < 1:
+            raise ValueError(f"total_batch_size must be >= 1, got {total_batch_size}")
         self.batch_size = batch_size
+        self.total_batch_size, self.xflip = total_batch_size, xflip
         self.num_workers = num_workers
         self.seed = seed
         self.predict_samples = predict_samples
         self.train_set: Dataset | None = None
         self.val_set: Dataset | None = None
+
+    @property
+    def batch_size(self) -> int:
+        """The per-process batch size: ``total_batch_size / world_size`` when a total is set."""
+        if self.total_batch_size is None:
+            return self._batch_size
+        world = self.trainer.world_size if self.trainer is not None else 1
+        if self.total_batch_size % world:
+            raise ValueError(f"data.total_batch_size {self.total_batch_size} does not divide among {world} "
+                             "processes; choose a multiple of the device count")
+        return self.total_batch_size // world
+
+    @batch_size.setter
+    def batch_size(self, value: int) -> None:
+        self._batch_size = value
 
     @property
     def sample_shape(self) -> tuple[int, ...]:
@@ -184,6 +209,8 @@ class GANDataModule(L.LightningDataModule):
         if dataset is None:
             raise RuntimeError(f"{type(self).__name__}: call setup() before asking for a dataloader")
         batch_size = self.batch_size
+        if shuffle and self.xflip:
+            dataset = XFlipDataset(BatchFetch(dataset) if isinstance(dataset, TensorDictDataset) else dataset)
         if shuffle:
             world, rank = (self.trainer.world_size, self.trainer.global_rank) if self.trainer is not None else (1, 0)
             batches, items = len(dataset) // (self.batch_size * world), None
@@ -259,6 +286,9 @@ def resumable_train_loader(datamodule: GANDataModule, dataset: Dataset | None,
     """
     if dataset is None:
         raise RuntimeError(f"{type(datamodule).__name__}: call setup() before asking for a dataloader")
+    if datamodule.xflip:
+        raise ValueError(f"data.xflip mirrors noise-to-image training sets; {type(datamodule).__name__} "
+                         "draws its own flips (see its flip option)")
     trainer = datamodule.trainer
     world, rank = (trainer.world_size, trainer.global_rank) if trainer is not None else (1, 0)
     return ResumableDataLoader(

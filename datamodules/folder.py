@@ -1,7 +1,11 @@
 """Any folder of images, optionally labelled by its immediate subfolders.
 
 Every image becomes ``float32 [channels, image_size, image_size]`` in ``[-1, 1]``: the shorter side is
-resized to ``image_size`` (bilinear, antialiased) and the centre square is cropped.
+resized to ``image_size`` (bilinear, antialiased) and the centre square is cropped; or, with
+``resize: box``, the centre square is cropped and box-downsampled (each output pixel the mean of a
+``k x k`` block), as the official StyleGAN dataset tools build FFHQ's lower resolutions (repeated 2x2
+averages in ``TFRecordExporter.add_image`` of stylegan2's ``dataset_tool.py``; equal to one ``k x k``
+mean for ``k`` a power of two, without the 8-bit rounding between levels).
 """
 
 from __future__ import annotations
@@ -81,11 +85,33 @@ def open_image(path: str, channels: int, strict_channels: bool = False) -> Image
         raise BadImageError(f"cannot read image '{path}': {type(exc).__name__}: {exc}") from exc
 
 
-def load_image(path: str, image_size: int, channels: int, strict_channels: bool = False) -> torch.Tensor:
-    """Load one file as ``float32 [channels, image_size, image_size]`` in ``[-1, 1]``."""
+RESIZE_MODES = ("bilinear", "box")
+
+
+def box_downsample(img: torch.Tensor, image_size: int, path: str = "") -> torch.Tensor:
+    """The centre square of ``[C, H, W]`` averaged over ``k x k`` blocks to ``image_size`` (``k`` = side / size).
+
+    Raises:
+        ValueError: the square's side is not a multiple of ``image_size`` (naming ``path``).
+    """
+    side = min(img.shape[-2:])
+    if side % image_size:
+        raise ValueError(f"image '{path}' is {img.shape[-1]}x{img.shape[-2]}: data.resize: box needs a side that "
+                         f"is a multiple of data.image_size {image_size}; use resize: bilinear")
+    img = TF.center_crop(img, [side, side])
+    factor = side // image_size
+    return torch.nn.functional.avg_pool2d(img[None], factor)[0] if factor > 1 else img
+
+
+def load_image(path: str, image_size: int, channels: int, strict_channels: bool = False,
+               resize: str = "bilinear") -> torch.Tensor:
+    """Load one file as ``float32 [channels, image_size, image_size]`` in ``[-1, 1]`` (``resize``: see the module)."""
     img = TF.pil_to_tensor(open_image(path, channels, strict_channels)).float()  # [C, H, W], 0..255
-    img = TF.resize(img, [image_size], interpolation=TF.InterpolationMode.BILINEAR, antialias=True)
-    img = TF.center_crop(img, [image_size, image_size])
+    if resize == "box":
+        img = box_downsample(img, image_size, path)
+    else:
+        img = TF.resize(img, [image_size], interpolation=TF.InterpolationMode.BILINEAR, antialias=True)
+        img = TF.center_crop(img, [image_size, image_size])
     return (img / 127.5 - 1.0).clamp_(-1.0, 1.0).contiguous()
 
 
@@ -107,16 +133,18 @@ class ImageFileDataset(Dataset):
     """Image files decoded on access; items are ``{"image": [C, S, S]}`` (+ ``"label"`` int64 scalar)."""
 
     def __init__(self, files: Sequence[str], labels: Sequence[int] | None, image_size: int, channels: int,
-                 strict_channels: bool = False) -> None:
+                 strict_channels: bool = False, resize: str = "bilinear") -> None:
         self.files, self.labels = list(files), None if labels is None else list(labels)
         self.image_size, self.channels, self.strict_channels = image_size, channels, strict_channels
+        self.resize = resize
 
     def __len__(self) -> int:
         return len(self.files)
 
     def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
         try:
-            image = load_image(self.files[index], self.image_size, self.channels, self.strict_channels)
+            image = load_image(self.files[index], self.image_size, self.channels, self.strict_channels,
+                               self.resize)
         except BadImageError as exc:
             raise BadImageError(f"{exc}. Set data.skip_bad_images: true (ImageFolderDataModule) to check every file "
                                 "when the data is set up and leave the unreadable ones out") from exc
@@ -145,6 +173,9 @@ class ImageFolderDataModule(GANDataModule):
             ``skipped_images``) and warn; otherwise a bad file raises when it is loaded.
         strict_channels: raise for a file whose colour mode does not match ``channels``.
         extensions: file name endings to load (case-insensitive); None means common image types.
+        resize: ``"bilinear"`` (shorter side resized, antialiased, then centre crop) or ``"box"``
+            (centre square, then ``k x k`` block means: the official FFHQ downsampling; the square's side
+            must be a multiple of ``image_size``).
         batch_size: samples per batch and per process.
         num_workers: DataLoader worker processes.
         seed: experiment seed (the val split does not depend on it).
@@ -153,9 +184,12 @@ class ImageFolderDataModule(GANDataModule):
 
     def __init__(self, root: str, image_size: int = 64, channels: int = 3, labels: bool = False,
                  val_fraction: float = 0.0, skip_bad_images: bool = False, strict_channels: bool = False,
-                 extensions: list[str] | None = None, **kwargs: Any) -> None:
+                 extensions: list[str] | None = None, resize: str = "bilinear", **kwargs: Any) -> None:
         super().__init__(**kwargs)
         _check_channels(channels)
+        if resize not in RESIZE_MODES:
+            raise ValueError(f"data.resize must be one of {', '.join(RESIZE_MODES)}, got '{resize}'")
+        self.resize = resize
         if image_size < 1:
             raise ValueError(f"data.image_size must be >= 1, got {image_size}")
         if not 0.0 <= val_fraction < 1.0:
@@ -269,7 +303,7 @@ class ImageFolderDataModule(GANDataModule):
         def subset(idx: list[int]) -> ImageFileDataset:
             labels = None if targets is None else [targets[i] for i in idx]
             return ImageFileDataset(
-                [files[i] for i in idx], labels, self.image_size, self.channels, self.strict_channels
+                [files[i] for i in idx], labels, self.image_size, self.channels, self.strict_channels, self.resize
             )
 
         self.train_set = subset(train_idx)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import torch
@@ -27,7 +28,8 @@ class _Spec:
     center_crop: int | None = None  # square crop (in source pixels) applied before resizing
 
 
-# CelebA: 178x218 aligned faces; the 178 centre crop then resize is the DCGAN/ProGAN convention.
+# CelebA: 178x218 aligned faces; by default the 178 centre crop then a resize (a common DCGAN-era choice).
+# ProGAN's official CelebA data is instead the 128x128 square at (x 89, y 121), not resized: crop_center.
 SPECS = {
     spec.name.lower(): spec
     for spec in (
@@ -48,14 +50,29 @@ def get_spec(name: str) -> _Spec:
         raise ValueError(f"unknown torchvision dataset {name!r} (data.name); valid names: {valid}") from None
 
 
-def build_transform(spec: _Spec, image_size: int) -> Callable:
-    """PIL image -> ``float32 [C, image_size, image_size]`` in ``[-1, 1]``."""
+def build_transform(spec: _Spec, image_size: int, crop: tuple[int, int, int] | None = None) -> Callable:
+    """PIL image -> ``float32 [C, image_size, image_size]`` in ``[-1, 1]``.
+
+    Args:
+        spec: the dataset (its default centre crop).
+        image_size: output side.
+        crop: ``(x, y, size)``: the ``size``-pixel square centred at column ``x``, row ``y`` of the source
+            (rows ``y - size/2 .. y + size/2 - 1``, as ProGAN's ``dataset_tool.py`` slices
+            ``img[cy - 64 : cy + 64, cx - 64 : cx + 64]``), replacing the dataset's centre crop; no
+            resize follows when ``size == image_size``.
+    """
     steps: list = [v2.ToImage()]
-    if spec.center_crop is not None:
+    if crop is not None:
+        x, y, size = crop
+        # a partial (not a lambda) so the transform pickles into spawned loader workers
+        steps.append(v2.Lambda(partial(v2.functional.crop, top=y - size // 2, left=x - size // 2, height=size, width=size)))
+    elif spec.center_crop is not None:
         steps.append(v2.CenterCrop(spec.center_crop))
-    # Resize works on float so the bilinear result is not rounded back to 8 bits; square size
-    # because CIFAR/MNIST are square and CelebA was cropped square above.
-    steps += [v2.ToDtype(torch.float32, scale=True), v2.Resize([image_size, image_size], antialias=True)]
+    steps.append(v2.ToDtype(torch.float32, scale=True))
+    if crop is None or crop[2] != image_size:
+        # Resize works on float so the bilinear result is not rounded back to 8 bits; square size
+        # because CIFAR/MNIST are square and CelebA was cropped square above.
+        steps.append(v2.Resize([image_size, image_size], antialias=True))
     steps += [v2.Normalize([0.5] * spec.channels, [0.5] * spec.channels)]  # [0, 1] -> [-1, 1]
     return v2.Compose(steps)
 
@@ -94,6 +111,11 @@ class TorchvisionDataModule(GANDataModule):
         root: folder holding (or receiving) the torchvision copy.
         download: fetch missing files (needs internet).
         image_size: output side; None uses the dataset's default.
+        crop_center: ``[x, y]``: crop the ``crop_size`` square centred there (source pixels) instead of
+            the default centre crop; ProGAN's CelebA is ``[89, 121]`` with ``crop_size`` 128.
+        crop_size: side of that square (needs ``crop_center``); resized only if it differs from ``image_size``.
+        train_split: the torchvision split used for training (CelebA: ``"train"``, 162,770 images, or
+            ``"all"``, 202,599, the set ProGAN trained on); None: the dataset's training split.
         batch_size: samples per batch and per process.
         num_workers: DataLoader worker processes.
         seed: experiment seed (the splits are torchvision's own, fixed).
@@ -101,11 +123,21 @@ class TorchvisionDataModule(GANDataModule):
     """
 
     def __init__(self, name: str = "CIFAR10", root: str = "data", download: bool = False,
-                 image_size: int | None = None, **kwargs: Any) -> None:
+                 image_size: int | None = None, crop_center: tuple[int, int] | None = None,
+                 crop_size: int | None = None, train_split: str | None = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.spec = get_spec(name)
         if image_size is not None and image_size < 1:
             raise ValueError(f"data.image_size must be >= 1, got {image_size}")
+        if (crop_center is None) != (crop_size is None) or (crop_size is not None and crop_size < 1):
+            raise ValueError("data.crop_center and data.crop_size go together (crop_size >= 1), got "
+                             f"{crop_center} and {crop_size}")
+        if train_split is not None and self.spec.name != "CelebA":
+            raise ValueError(f"data.train_split chooses among CelebA's splits; {self.spec.name} has train/test only")
+        if train_split not in (None, "train", "all"):
+            raise ValueError(f"data.train_split must be 'train' or 'all', got '{train_split}'")
+        self.crop = None if crop_center is None else (int(crop_center[0]), int(crop_center[1]), int(crop_size))
+        self.train_split = train_split
         self.name = self.spec.name
         self.root = os.path.expanduser(str(root))
         self.download = download
@@ -123,10 +155,10 @@ class TorchvisionDataModule(GANDataModule):
         import torchvision.datasets as tvd  # lazily: only this datamodule needs it
 
         cls = getattr(tvd, self.spec.name)
-        transform = build_transform(self.spec, self.image_size)
+        transform = build_transform(self.spec, self.image_size, self.crop)
         if self.spec.name == "CelebA":
             # target_type="attr" keeps torchvision's default loading path; the attributes are ignored.
-            kwargs = {"split": "train" if train else "test", "target_type": "attr"}
+            kwargs = {"split": (self.train_split or "train") if train else "test", "target_type": "attr"}
         else:
             kwargs = {"train": train}
         try:

@@ -27,6 +27,7 @@ from lightning.pytorch.cli import LRSchedulerCallable, OptimizerCallable
 from lightning.pytorch.strategies import DDPStrategy
 from torch import Tensor, nn
 
+from gan_modules.lazy_regularization import check_lazy_mode, scale_for_lazy_steps
 from gan_modules.mixed_precision import amp_logs, grad_scaler, step_counting_skips
 from gan_modules.strategy import GANDDPStrategy
 from gan_modules.training_state import ema_beta, restore_rng, rng_state, update_ema
@@ -50,10 +51,18 @@ class GANModule(L.LightningModule):
         n_critic: discriminator steps (batches) per generator step.
         reg_interval: lazy regularization: penalties run every ``reg_interval``-th discriminator step,
             scaled by ``reg_interval`` (StyleGAN2); 1 means every step.
+        lazy_regularization: how a lazy penalty is applied (:mod:`gan_modules.lazy_regularization`):
+            ``"added"`` adds the scaled penalty to that step's loss (one optimizer step); ``"separate"``
+            is stylegan2-ada's scheme: the penalty is its own optimizer step on the same optimizer after
+            the regular one, and each lazily regularized player's Adam runs at ``lr * r`` and
+            ``betas ** r`` with ``r = interval / (interval + 1)``. ``"separate"`` needs a family with
+            ``discriminator_regularization`` (and ``generator_regularization`` for a generator penalty).
         ema_decay: constant generator-EMA decay per generator step (e.g. 0.999); None for no EMA.
         ema_half_life_kimg: EMA half-life in thousands of images (overrides ``ema_decay``).
         ema_rampup: caps the half-life at ``ema_rampup * images_seen`` (stylegan2-ada uses 0.05).
         max_generator_steps: stop training after this many generator steps.
+        max_kimg: stop training once ``images_seen`` (real images shown to D, all processes together)
+            reaches this many thousands, whatever the number of devices (the official loops' ``total_kimg``).
         gradient_clip_val: clip each player's gradients to this norm (or value) before its step.
         gradient_clip_algorithm: ``"norm"`` or ``"value"``.
         num_fixed_samples: size of the fixed latent batch used for sample grids (kept in checkpoints).
@@ -75,10 +84,12 @@ class GANModule(L.LightningModule):
         scheduler_interval: str = "step",
         n_critic: int = 1,
         reg_interval: int = 1,
+        lazy_regularization: str = "added",
         ema_decay: float | None = None,
         ema_half_life_kimg: float | None = None,
         ema_rampup: float | None = None,
         max_generator_steps: int | None = None,
+        max_kimg: float | None = None,
         gradient_clip_val: float | None = None,
         gradient_clip_algorithm: str = "norm",
         num_fixed_samples: int = 64,
@@ -93,6 +104,13 @@ class GANModule(L.LightningModule):
                                 "subclass gan_modules.nets.Network or set it")
         if n_critic < 1 or reg_interval < 1:
             raise ValueError(f"n_critic and reg_interval must be >= 1, got {n_critic} and {reg_interval}")
+        check_lazy_mode(lazy_regularization)
+        if (lazy_regularization == "separate" and reg_interval > 1
+                and type(self).discriminator_regularization is GANModule.discriminator_regularization):
+            raise ValueError(f"lazy_regularization: separate needs {type(self).__name__} to supply "
+                             "discriminator_regularization (StyleGAN does); use lazy_regularization: added")
+        if max_kimg is not None and max_kimg <= 0:
+            raise ValueError(f"max_kimg must be > 0, got {max_kimg}")
         if scheduler_interval not in ("step", "epoch"):
             raise ValueError(f"scheduler_interval must be 'step' or 'epoch', got '{scheduler_interval}'")
         if gradient_clip_algorithm not in ("norm", "value"):
@@ -114,8 +132,9 @@ class GANModule(L.LightningModule):
         self.scheduler_interval = scheduler_interval
         self.n_critic = n_critic
         self.reg_interval = reg_interval
+        self.lazy_regularization = lazy_regularization
         self.ema_decay, self.ema_half_life_kimg, self.ema_rampup = ema_decay, ema_half_life_kimg, ema_rampup
-        self.max_generator_steps = max_generator_steps
+        self.max_generator_steps, self.max_kimg = max_generator_steps, max_kimg
         self.gradient_clip_val, self.gradient_clip_algorithm = gradient_clip_val, gradient_clip_algorithm
         self.sample_seed = sample_seed
         self.compile_networks, self.compile_backend = compile, compile_backend
@@ -177,33 +196,73 @@ class GANModule(L.LightningModule):
     # ----------------------------------------------------------------------------------------------
     # The loop
 
+    def discriminator_regularization(self, batch: dict[str, Tensor], reg_weight: float) -> dict[str, Tensor] | None:
+        """With ``lazy_regularization: separate``: the discriminator's penalty alone, times ``reg_weight``
+        (the interval), for its own optimizer step; None when the family has no penalty to apply."""
+        raise NotImplementedError(f"{type(self).__name__} does not supply discriminator_regularization, which "
+                                  "lazy_regularization: separate needs; use lazy_regularization: added")
+
+    def generator_regularization(self, batch: dict[str, Tensor], reg_weight: float) -> dict[str, Tensor] | None:
+        """With ``lazy_regularization: separate``: the generator's penalty alone, times ``reg_weight``;
+        None when there is none (then no extra step is taken)."""
+        return None
+
+    def generator_reg_interval(self) -> int | None:
+        """The generator's lazy-regularization interval in generator steps (None: no generator penalty).
+
+        Under ``lazy_regularization: separate`` it sets the generator's Adam correction and when
+        :meth:`generator_regularization` runs.
+        """
+        return None
+
+    def _separate(self) -> bool:
+        return self.lazy_regularization == "separate"
+
     def training_step(self, batch: dict[str, Tensor], batch_idx: int) -> dict[str, Tensor]:
         d_opt, g_opt = self.optimizers()
-        reg_weight = float(self.reg_interval) if self.discriminator_steps % self.reg_interval == 0 else 0.0
+        reg_now = self.discriminator_steps % self.reg_interval == 0
+        separate_d = self._separate() and self.reg_interval > 1
+        reg_weight = float(self.reg_interval) if reg_now and not separate_d else 0.0
         with self.toggled_optimizer(d_opt), self._eager_if(self.compile_networks and reg_weight > 0):
             d_out = self.discriminator_loss(batch, reg_weight)
             self._optimize(d_opt, d_out["loss"])
+        logs = {"loss/D": d_out["loss"].detach(), **{k: v.detach() for k, v in d_out.items() if k != "loss"}}
+        if separate_d and reg_now:
+            logs.update(self._regularization_step(d_opt, self.discriminator_regularization, batch, self.reg_interval))
         self.after_discriminator_step()
         self.discriminator_steps += 1
         self._step_scheduler("D")
         batch_size = self.batch_size_of(batch) * self.trainer.world_size
         self.images_seen += batch_size
-        logs = {"loss/D": d_out["loss"].detach(), **{k: v.detach() for k, v in d_out.items() if k != "loss"}}
         if self.discriminator_steps % self.n_critic == 0:
             with self.toggled_optimizer(g_opt):
                 g_out = self.generator_loss(batch)
                 self._optimize(g_opt, g_out["loss"])
+            logs.update({"loss/G": g_out["loss"].detach(), **{k: v.detach() for k, v in g_out.items() if k != "loss"}})
+            g_interval = self.generator_reg_interval() if self._separate() else None
+            if g_interval is not None and self.generator_steps % g_interval == 0:
+                logs.update(self._regularization_step(g_opt, self.generator_regularization, batch, g_interval))
             self.generator_steps += 1
             self._update_ema(batch_size)
             self._step_scheduler("G")
-            logs.update({"loss/G": g_out["loss"].detach(), **{k: v.detach() for k, v in g_out.items() if k != "loss"}})
             if self.generator_ema is not None:
                 logs["ema/beta"] = self._ema_beta
         return self._finish_step(logs, batch)
 
+    def _regularization_step(self, optimizer: Any, penalty: Any, batch: dict[str, Tensor], interval: int) -> dict[str, Tensor]:
+        """The extra optimizer step of ``lazy_regularization: separate`` (the official ``Dreg``/``Greg``
+        phase) on ``penalty(batch, interval)``; returns its log values. Runs eagerly under ``compile``
+        (a penalty differentiates twice)."""
+        with self.toggled_optimizer(optimizer), self._eager_if(self.compile_networks):
+            out = penalty(batch, float(interval))
+            if out is None:
+                return {}
+            self._optimize(optimizer, out["loss"])
+        return {k: v.detach() for k, v in out.items() if k != "loss"}
+
     def _finish_step(self, logs: dict[str, Any], batch: dict[str, Tensor]) -> dict[str, Any]:
         """The tail of every training step: stop at ``max_generator_steps``, log on logging steps."""
-        if self.max_generator_steps is not None and self.generator_steps >= self.max_generator_steps:
+        if self.training_done():
             self.trainer.should_stop = True
         # Logging costs ~0.3 ms a key (benchmarks/overhead.py): log only on the batches Lightning sends to
         # the loggers, and on the last one. The returned dict still reaches callbacks every batch.
@@ -299,12 +358,23 @@ class GANModule(L.LightningModule):
             except (ValueError, TypeError) as exc:  # torch says "Invalid learning rate: -0.1", not whose
                 option, whose = ("g_optimizer", "generator") if player == "G" else ("d_optimizer", "discriminator")
                 raise ValueError(f"model.init_args.{option} (the {whose}'s optimizer): {exc}") from exc
+            interval = self._lazy_interval(player)
+            if interval is not None:
+                scale_for_lazy_steps(optimizer, interval)
             config: dict[str, Any] = {"optimizer": optimizer}
             if self._scheduler_factories[player] is not None:
                 self._schedulers[player] = self._scheduler_factories[player](optimizer)
                 config["lr_scheduler"] = {"scheduler": self._schedulers[player], "interval": self.scheduler_interval}
             configs.append(config)
         return tuple(configs)
+
+    def _lazy_interval(self, player: str) -> int | None:
+        """The interval whose Adam correction applies to ``player`` (None: no correction)."""
+        if not self._separate():
+            return None
+        if player == "D":
+            return self.reg_interval if self.reg_interval > 1 else None
+        return self.generator_reg_interval()
 
     # ----------------------------------------------------------------------------------------------
     # Sampling, validation and prediction
@@ -334,6 +404,14 @@ class GANModule(L.LightningModule):
             return self.generate(z, None if labels is None else labels.to(self.device), net=net)
         finally:
             net.train(was_training)
+
+    def metric_samples(self, n: int, labels: Tensor | None, z: Tensor, seed: int) -> Tensor:
+        """The samples that metrics score (``callbacks.GenerativeMetrics``): :meth:`sample` on ``z``.
+
+        A family whose generator draws more randomness than ``z`` at evaluation (StyleGAN's per-layer
+        noise) overrides this and draws it from ``seed``, so a score is reproducible.
+        """
+        return self.sample(n, labels=labels, z=z)
 
     def sample_fixed(self) -> Tensor:
         """Samples from the fixed latent batch (the same latents for every grid of a run)."""
@@ -396,8 +474,14 @@ class GANModule(L.LightningModule):
 
     def on_train_start(self) -> None:
         self._restore_pending_rng()
-        if self.max_generator_steps is not None and self.generator_steps >= self.max_generator_steps:
+        if self.training_done():
             self.trainer.should_stop = True
+
+    def training_done(self) -> bool:
+        """Whether ``max_generator_steps`` or ``max_kimg`` (images seen, all processes) is reached."""
+        if self.max_generator_steps is not None and self.generator_steps >= self.max_generator_steps:
+            return True
+        return self.max_kimg is not None and self.images_seen >= self.max_kimg * 1000.0
 
     # ----------------------------------------------------------------------------------------------
     # Checkpoints: the "gan" entry (counters, RNG states of every rank, 16-mixed skip counts, and what

@@ -14,12 +14,19 @@ one critic step per generator step, Adam(lr 0.001, betas (0, 0.99), eps 1e-8), g
 the networks of :mod:`gan_modules.nets.progressive` (pixel norm, minibatch stddev, equalized LR),
 real images faded between resolutions like the generator's output.
 
+Optimizer reset (``reset_optimizers``, on by default as in the official ``train.py``'s
+``reset_opt_for_new_lod``): both players' Adam state (moments and step counts) is cleared whenever a
+phase starts, that is when the floor or the ceiling of the official level of detail changes: at the
+start of each fade-in and at the start of each stabilisation. The phase is checkpointed, so a resumed
+run resets where the uninterrupted one would.
+
 Batch size per resolution (the official ``minibatch_dict``): ``batch_sizes`` maps a resolution to the
 per-process batch size. The train loader is rebuilt at every epoch (``trainer.
 reload_dataloaders_every_n_epochs: 1``, checked when fit starts) and each epoch takes the smallest
 size of the stages it can reach, from ``images_seen`` at its start to the end of the epoch: a
 resolution never runs at a larger batch than its own, at the cost of switching up to one epoch early.
-Every epoch has as many batches as one at the datamodule's ``batch_size`` (``GANDataModule``: a
+(The official loop re-picks the minibatch size every ``minibatch_repeats`` = 4 minibatches, so it
+switches at the phase boundary.) Every epoch has as many batches as one at the datamodule's ``batch_size`` (``GANDataModule``: a
 smaller batch draws fewer images an epoch), which keeps Lightning's epoch bookkeeping, and resuming
 from a checkpoint taken on an epoch's last batch, consistent. The epoch's size is kept in the
 checkpoint, so a run resumed mid-epoch rebuilds the same loader.
@@ -89,6 +96,8 @@ class ProgressiveGAN(GANModule):
             64: 32, 128: 16}`` (the official 1-GPU ``minibatch_dict``); a resolution left out uses the
             datamodule's ``batch_size``, one above the networks' is ignored. None: the datamodule's size
             throughout.
+        reset_optimizers: clear both optimizers' state when a fade-in or a stabilisation phase starts
+            (the official ``reset_opt_for_new_lod = True``).
         g_optimizer: optimizer factory for G; default Adam(0.001, betas (0, 0.99), eps 1e-8).
         d_optimizer: optimizer factory for D; same default.
         Other arguments: see :class:`gan_modules.base.GANModule`.
@@ -96,7 +105,8 @@ class ProgressiveGAN(GANModule):
 
     def __init__(self, generator: nn.Module, discriminator: nn.Module, kimg_per_phase: float = 600.0,
                  gp_weight: float = 10.0, gp_target: float = 1.0, drift_weight: float = 0.001,
-                 batch_sizes: dict[int, int] | None = None, g_optimizer: OptimizerCallable | None = None,
+                 batch_sizes: dict[int, int] | None = None, reset_optimizers: bool = True,
+                 g_optimizer: OptimizerCallable | None = None,
                  d_optimizer: OptimizerCallable | None = None, ema_decay: float | None = 0.999,
                  **kwargs: Any) -> None:
         for net, role in ((generator, "generator"), (discriminator, "discriminator")):
@@ -119,6 +129,8 @@ class ProgressiveGAN(GANModule):
                                  "batch size >= 1")
         self._epoch_batch_size: tuple[int, int] | None = None  # (epoch, per-process batch size) of the loader
         self.stage, self.alpha = 0, 1.0
+        self.reset_optimizers = reset_optimizers
+        self._phase: tuple[int, bool] | None = None  # (stage, fading) of the last step: a change starts a phase
         # A new model starts at 4x4. A checkpoint restores the networks' own progress (their extra state),
         # which the next discriminator step recomputes from images_seen anyway.
         self.apply_schedule()
@@ -130,6 +142,11 @@ class ProgressiveGAN(GANModule):
         step (the generator step of the same batch uses the same progress).
         """
         self.stage, self.alpha = progressive_schedule(self.images_seen, self.kimg_per_phase, self.num_stages)
+        phase = (self.stage, self.alpha < 1.0)
+        if self.reset_optimizers and self._phase is not None and phase != self._phase and self._trainer is not None:
+            for optimizer in self.trainer.optimizers:
+                optimizer.state.clear()  # Adam's moments and step counts; the param groups (lr, betas) stay
+        self._phase = phase
         for net in (self.generator, self.generator_ema, self.discriminator):
             if net is not None:
                 net.set_progress(self.stage, self.alpha)
@@ -172,11 +189,14 @@ class ProgressiveGAN(GANModule):
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         super().on_save_checkpoint(checkpoint)
         checkpoint["gan"]["epoch_batch_size"] = list(self._epoch_batch_size) if self._epoch_batch_size else None
+        checkpoint["gan"]["phase"] = list(self._phase) if self._phase else None
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         super().on_load_checkpoint(checkpoint)
         saved = checkpoint["gan"].get("epoch_batch_size")
         self._epoch_batch_size = (int(saved[0]), int(saved[1])) if saved else None
+        phase = checkpoint["gan"].get("phase")
+        self._phase = (int(phase[0]), bool(phase[1])) if phase else None
 
     def discriminator_loss(self, batch: dict[str, Tensor], reg_weight: float) -> dict[str, Tensor]:
         progress = self.apply_schedule()

@@ -19,6 +19,14 @@ writes ``lr`` and ``betas`` into both optimizers' param groups, ``γ`` and the E
 module, which the base class's EMA update reads), and logged as ``schedule/gamma``, ``schedule/lr``,
 ``schedule/beta2`` and ``schedule/ema_kimg``. The generator step of the same batch uses the same values.
 
+Real batches: the official ``training/training_loop.py`` fetches one real batch for the discriminator
+phase and a fresh one for the generator phase of every iteration (counting only the first in
+``cur_nimg``). ``fresh_generator_reals: true`` does the same: the train loader then yields batches of
+twice the datamodule's size, the discriminator step takes the first half and the generator step the
+second, and ``images_seen`` counts the first half. Off, the generator step reuses the discriminator's
+batch. The full-size presets stop at ``max_kimg`` and state the total batch (``data.total_batch_size``),
+so a run covers the same images on any number of devices.
+
 Not reproduced: the paper's non-leaking augmentation (with its probability schedule), class
 conditioning and mixed precision.
 """
@@ -93,6 +101,9 @@ class R3GAN(GAN):
             CIFAR-10, 500 for FFHQ).
         decay_kimg: thousands of images over which the four schedules run (20000).
         decay_shape: ``"cosine"`` (the paper) or ``"linear"``.
+        fresh_generator_reals: the generator step sees its own real batch, not the discriminator's (the
+            official loop); needs a :class:`~datamodules.base.GANDataModule`, which is asked for batches
+            of twice its size.
         g_optimizer: optimizer factory for G; default Adam(betas (0, beta2), eps 1e-8). Its ``lr`` and
             β2 are overwritten every step by the schedule (β1 is kept).
         d_optimizer: optimizer factory for D; same default.
@@ -104,7 +115,7 @@ class R3GAN(GAN):
     def __init__(self, generator: nn.Module, discriminator: nn.Module, gamma: float = 0.05,
                  gamma_final: float = 0.005, lr: float = 2e-4, lr_final: float = 5e-5, beta2: float = 0.9,
                  beta2_final: float = 0.99, ema_kimg: float = 0.0, ema_kimg_final: float = 5000.0,
-                 decay_kimg: float = 20000.0, decay_shape: str = "cosine",
+                 decay_kimg: float = 20000.0, decay_shape: str = "cosine", fresh_generator_reals: bool = False,
                  g_optimizer: OptimizerCallable | None = None, d_optimizer: OptimizerCallable | None = None,
                  **kwargs: Any) -> None:
         if decay_shape not in DECAY_SHAPES:
@@ -125,6 +136,7 @@ class R3GAN(GAN):
                               "beta2": (beta2, beta2_final), "ema_kimg": (ema_kimg, ema_kimg_final),
                               "shape": decay_shape}
         self.gamma = gamma
+        self.fresh_generator_reals = fresh_generator_reals
 
     def apply_schedule(self) -> dict[str, Tensor]:
         """Sets γ, both optimizers' lr and β2, and the EMA half-life from ``images_seen``; returns the log values.
@@ -143,4 +155,31 @@ class R3GAN(GAN):
 
     def discriminator_loss(self, batch: dict[str, Tensor], reg_weight: float) -> dict[str, Tensor]:
         logs = self.apply_schedule()
-        return {**super().discriminator_loss(batch, reg_weight), **logs}
+        return {**super().discriminator_loss(self._half(batch, 0), reg_weight), **logs}
+
+    def generator_loss(self, batch: dict[str, Tensor]) -> dict[str, Tensor]:
+        return super().generator_loss(self._half(batch, 1))
+
+    def _half(self, batch: dict[str, Tensor], which: int) -> dict[str, Tensor]:
+        """The discriminator's (0) or the generator's (1) half of a double batch; the batch itself when
+        ``fresh_generator_reals`` is off."""
+        if not self.fresh_generator_reals:
+            return batch
+        n = self.batch_size_of(batch)
+        return {key: value[which * n:(which + 1) * n] for key, value in batch.items()}
+
+    def batch_size_of(self, batch: dict[str, Tensor]) -> int:
+        """The real images the discriminator step sees (half the loader's batch with fresh generator reals)."""
+        size = super().batch_size_of(batch)
+        return size // 2 if self.fresh_generator_reals else size
+
+    def train_batch_size(self, default: int, epoch: int, batches: int) -> int:
+        """Asked by the datamodule for the loader's per-process batch: twice ``default`` with fresh
+        generator reals (one half for each player), else ``default``."""
+        return 2 * default if self.fresh_generator_reals else default
+
+    def on_fit_start(self) -> None:
+        super().on_fit_start()
+        if self.fresh_generator_reals and not hasattr(self.trainer.datamodule, "train_batch_size"):
+            raise ValueError("R3GAN fresh_generator_reals needs a GANDataModule (asked for double batches), "
+                             "not plain dataloaders; set fresh_generator_reals: false")

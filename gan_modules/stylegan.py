@@ -4,13 +4,14 @@ Reproduces the training objective of the papers (stylegan2-ada-pytorch's ``Style
 
 * non-saturating logistic loss (any loss of :func:`gan_modules.losses.get_loss` can be chosen);
 * R1 on reals, ``γ/2 · E‖∇D(x)‖²``, lazy: every ``reg_interval`` (16) discriminator steps, scaled by
-  the interval (the base loop's ``reg_weight``);
+  the interval; with ``lazy_regularization: separate`` (the StyleGAN2 presets) as its own optimizer
+  step with Adam's lr and betas corrected, as stylegan2-ada does (:mod:`gan_modules.lazy_regularization`);
 * style-mixing regularization: with probability ``style_mixing_prob`` (0.9) the fakes of a batch take
   the style inputs from a crossover layer on (drawn uniformly in ``[1, num_ws)``) from a second latent;
 * path-length regularization (StyleGAN2), ``pl_weight · E(‖J_wᵀ y‖ - a)²`` with ``a`` a running mean
   of the lengths (decay ``pl_decay``), lazy: on every ``pl_interval``-th generator step, on
-  ``1/pl_batch_shrink`` of the batch, scaled by the interval. It is added to that step's generator loss,
-  so every optimizer step still goes through the base loop;
+  ``1/pl_batch_shrink`` of the batch, scaled by the interval: added to that step's generator loss
+  (``added``) or its own optimizer step (``separate``);
 * the mapping network's learning rate is 1/100 of the rest through its equalized-LR multiplier
   (``StyleGANGenerator.mapping_lr_multiplier``), with one optimizer;
 * generator EMA by half-life (``ema_half_life_kimg`` 10, ``ema_rampup`` 0.05, stylegan2-ada's
@@ -88,6 +89,9 @@ class StyleGAN(GANModule):
         reg_interval: lazy R1 interval in discriminator steps (16 in StyleGAN2; 1 = StyleGAN's every step).
         ema_half_life_kimg: half-life of the generator EMA in thousands of images (10).
         ema_rampup: caps the half-life at this fraction of the images seen (0.05; None disables).
+        metrics_noise_mode: the per-layer noise of the samples that metrics score: ``"random"`` (new noise
+            maps per sample, drawn from the callback's seed: stylegan2-ada's metrics, which call ``G`` with
+            its default ``noise_mode='random'``) or ``"const"`` (the stored maps, as grids and ``sample``).
         Other arguments: see :class:`gan_modules.base.GANModule`.
     """
 
@@ -96,7 +100,7 @@ class StyleGAN(GANModule):
                  pl_decay: float = 0.01, pl_interval: int = 4, pl_batch_shrink: int = 2,
                  grid_truncation_psi: float = 1.0, reg_interval: int = 16,
                  ema_half_life_kimg: float | None = 10.0, ema_rampup: float | None = 0.05,
-                 **kwargs: Any) -> None:
+                 metrics_noise_mode: str = "random", **kwargs: Any) -> None:
         super().__init__(generator, discriminator, reg_interval=reg_interval, ema_half_life_kimg=ema_half_life_kimg,
                          ema_rampup=ema_rampup, **kwargs)
         for attribute in ("mapping", "synthesis", "num_ws"):
@@ -113,6 +117,9 @@ class StyleGAN(GANModule):
         if pl_interval < 1 or pl_batch_shrink < 1:
             raise ValueError(f"pl_interval and pl_batch_shrink must be >= 1, got {pl_interval} and "
                              f"{pl_batch_shrink}")
+        if metrics_noise_mode not in ("random", "const"):
+            raise ValueError(f"metrics_noise_mode must be 'random' or 'const', got '{metrics_noise_mode}'")
+        self.metrics_noise_mode = metrics_noise_mode
         self.adversarial = get_loss(loss)
         self.r1_gamma, self.style_mixing_prob = r1_gamma, style_mixing_prob
         self.pl_weight, self.pl_decay = pl_weight, pl_decay
@@ -146,11 +153,21 @@ class StyleGAN(GANModule):
         loss = self.adversarial.d(real_logits, fake_logits)
         out = {"D/real": real_logits.detach().mean(), "D/fake": fake_logits.detach().mean()}
         if use_r1:
-            penalty = r1_penalty(real, real_logits, self.penalty_scale())
-            loss = loss + 0.5 * self.r1_gamma * reg_weight * penalty
-            out["loss/D/r1"] = penalty.detach()
+            out.update(self._r1_term(real, real_logits, reg_weight))
+            loss = loss + out.pop("loss")
         out["loss"] = loss
         return out
+
+    def _r1_term(self, real: Tensor, real_logits: Tensor, reg_weight: float) -> dict[str, Tensor]:
+        penalty = r1_penalty(real, real_logits, self.penalty_scale())
+        return {"loss": 0.5 * self.r1_gamma * reg_weight * penalty, "loss/D/r1": penalty.detach()}
+
+    def discriminator_regularization(self, batch: dict[str, Tensor], reg_weight: float) -> dict[str, Tensor] | None:
+        """R1 alone, ``γ/2 · reg_weight · E‖∇D(x)‖²`` on a fresh forward of the reals (the official ``Dreg``)."""
+        if self.r1_gamma == 0:
+            return None
+        real = self.real_samples(batch).detach().requires_grad_(True)
+        return self._r1_term(real, self.discriminator(real), reg_weight)
 
     def generator_loss(self, batch: dict[str, Tensor]) -> dict[str, Tensor]:
         real = self.real_samples(batch)
@@ -158,19 +175,48 @@ class StyleGAN(GANModule):
         loss = self.adversarial.g_against(fake_logits, lambda: self.discriminator(real))
         out: dict[str, Tensor] = {}
         # The base loop increments generator_steps after this step: steps 0, k, 2k, ... regularize
-        if self.pl_weight > 0 and self.generator_steps % self.pl_interval == 0:
-            ws = self.mixed_styles(max(1, len(real) // self.pl_batch_shrink))
-            if not ws.requires_grad:  # a frozen mapping network: differentiate with respect to ws anyway
-                ws.requires_grad_(True)
-            # synthesis is called as a submodule, so it runs eagerly even with compile=True (which compiles
-            # the generator's forward only): the double backward here needs that
-            lengths = path_lengths(self.generator.synthesis(ws), ws, scale=self.penalty_scale())
-            penalty, new_mean = path_length_penalty(lengths, self.pl_mean, self.pl_decay)
-            self.pl_mean.copy_(new_mean.detach())
-            loss = loss + self.pl_weight * self.pl_interval * penalty
-            out.update({"loss/G/pl": penalty.detach(), "G/pl_mean": new_mean.detach()})
+        if not self._separate() and self.pl_weight > 0 and self.generator_steps % self.pl_interval == 0:
+            out.update(self.generator_regularization(batch, float(self.pl_interval)))
+            loss = loss + out.pop("loss")
         out["loss"] = loss
         return out
+
+    def generator_reg_interval(self) -> int | None:
+        # As in stylegan2-ada, G keeps its lazy interval (and so its Adam correction) with the penalty off
+        return self.pl_interval
+
+    def generator_regularization(self, batch: dict[str, Tensor], reg_weight: float) -> dict[str, Tensor] | None:
+        """The path-length penalty times ``pl_weight · reg_weight`` on ``batch / pl_batch_shrink`` new
+        samples, updating the running mean; None when ``pl_weight`` is 0."""
+        if self.pl_weight == 0:
+            return None
+        ws = self.mixed_styles(max(1, self.batch_size_of(batch) // self.pl_batch_shrink))
+        if not ws.requires_grad:  # a frozen mapping network: differentiate with respect to ws anyway
+            ws.requires_grad_(True)
+        # synthesis is called as a submodule, so it runs eagerly even with compile=True (which compiles
+        # the generator's forward only): the double backward here needs that
+        lengths = path_lengths(self.generator.synthesis(ws), ws, scale=self.penalty_scale())
+        penalty, new_mean = path_length_penalty(lengths, self.pl_mean, self.pl_decay)
+        self.pl_mean.copy_(new_mean.detach())
+        return {"loss": self.pl_weight * reg_weight * penalty, "loss/G/pl": penalty.detach(),
+                "G/pl_mean": new_mean.detach()}
+
+    @torch.no_grad()
+    def metric_samples(self, n: int, labels: Tensor | None, z: Tensor, seed: int) -> Tensor:
+        """Samples for metrics, with random per-layer noise drawn from ``seed`` (``metrics_noise_mode``);
+        the global RNG is left as it was."""
+        if self.metrics_noise_mode == "const":
+            return super().metric_samples(n, labels, z, seed)
+        net = self.sampling_network()
+        devices = [self.device] if self.device.type == "cuda" else []
+        was_training = net.training
+        net.eval()
+        try:
+            with torch.random.fork_rng(devices=devices):
+                torch.manual_seed(seed)
+                return net(z.to(self.device), noise_mode="random")
+        finally:
+            net.train(was_training)
 
     @torch.no_grad()
     def grid_images(self) -> tuple[Tensor, int | None]:

@@ -135,6 +135,8 @@ def data_overrides(config: Path, tmp_path: Path, batch_size: int | None = None, 
         out.append(f"--model.init_args.generator.init_args.stage1_checkpoint={stage1_checkpoint(tmp_path)}")
     if batch_size is not None:
         out.append(f"--data.init_args.batch_size={batch_size}")
+        if init.get("total_batch_size") is not None:  # a preset's total batch would override the test's
+            out.append("--data.init_args.total_batch_size=null")
     return out
 
 

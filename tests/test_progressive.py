@@ -249,3 +249,26 @@ def test_batch_size_per_resolution_takes_the_smallest_size_an_epoch_can_reach(tm
             _model(batch_sizes=bad)
     with pytest.raises(ValueError, match="reload_dataloaders_every_n_epochs: 1"):
         _fit_batch_schedule(tmp_path, 2, reload=0)
+
+
+class AdamSteps(L.Callback):
+    """Each player's largest Adam step count over its parameters after each batch (the 4x4 layers train
+    at every stage, so it counts the steps since the last reset)."""
+
+    def __init__(self) -> None:
+        self.rows: list[tuple[int, int]] = []
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        self.rows.append(tuple(max(int(s["step"]) for s in opt.state.values()) for opt in trainer.optimizers))
+
+
+@pytest.mark.parametrize("reset", [True, False])
+def test_adam_state_resets_when_a_fade_in_or_a_stabilisation_starts(tmp_path, reset):
+    # 64 images a phase, 16 a batch: 4x4 for batches 0-3, the 8x8 fade for 4-7, its stabilisation from 8
+    L.seed_everything(0)
+    model = _model(max_generator_steps=10, reset_optimizers=reset)
+    steps = AdamSteps()
+    make_trainer(tmp_path, callbacks=[steps]).fit(model, digits_data(batch_size=16))
+    counts = [d for d, g in steps.rows]
+    assert counts == ([1, 2, 3, 4, 1, 2, 3, 4, 1, 2] if reset else list(range(1, 11)))
+    assert [g for d, g in steps.rows] == counts

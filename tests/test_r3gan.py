@@ -112,3 +112,47 @@ def test_training_applies_and_logs_the_schedule_and_load_generator(tmp_path):
     assert isinstance(generator, R3GANGenerator) and generator.latent_dim == 8
     z = torch.randn(3, 8)
     torch.testing.assert_close(generator(z), model.sample(3, z=z))
+
+
+class _Reals(L.Callback):
+    """The real images each player's loss reads, per batch, and the loader's batch."""
+
+    def __init__(self, model: R3GAN) -> None:
+        self.seen: list[tuple[str, torch.Tensor]] = []
+        self.batches: list[torch.Tensor] = []
+        real_samples = model.real_samples
+
+        def recording(batch):  # noqa: ANN001, ANN202
+            # GAN.discriminator_loss reads the reals first, generator_loss after: label by the step counters
+            player = "G" if model.discriminator_steps > model.generator_steps else "D"
+            self.seen.append((player, batch["image"].clone()))
+            return real_samples(batch)
+
+        model.real_samples = recording
+
+    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx) -> None:
+        self.batches.append(batch["image"].clone())
+
+
+@pytest.mark.parametrize("fresh", [True, False])
+def test_generator_step_draws_its_own_real_batch(tmp_path, fresh):
+    model = _model(fresh_generator_reals=fresh, max_kimg=0.024, decay_kimg=1.0)
+    reals = _Reals(model)
+    make_trainer(tmp_path, callbacks=[reals]).fit(model, digits_data(batch_size=8))
+    assert model.generator_steps == 3 and model.images_seen == 24  # max_kimg: images shown to D
+    assert [len(b) for b in reals.batches] == [16 if fresh else 8] * 3
+    d_reals = [x for player, x in reals.seen if player == "D"]
+    g_reals = [x for player, x in reals.seen if player == "G"]
+    for batch, d_real, g_real in zip(reals.batches, d_reals, g_reals, strict=True):
+        assert torch.equal(d_real, batch[:8])
+        assert torch.equal(g_real, batch[8:] if fresh else batch)
+
+
+def test_fresh_generator_reals_needs_a_gan_datamodule(tmp_path):
+    from torch.utils.data import DataLoader
+
+    from datamodules.tensors import TensorDictDataset
+
+    loader = DataLoader(TensorDictDataset(torch.randn(8, 1, 32, 32)), batch_size=4)
+    with pytest.raises(ValueError, match="fresh_generator_reals"):
+        make_trainer(tmp_path).fit(_model(fresh_generator_reals=True, max_generator_steps=1), train_dataloaders=loader)

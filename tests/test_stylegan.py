@@ -241,3 +241,30 @@ def test_family_rejects_a_plain_generator() -> None:
 
     with pytest.raises(TypeError, match="mapping"):
         StyleGAN(DCGANGenerator(base_channels=8), DCGANDiscriminator(base_channels=8))
+
+
+def test_metrics_score_samples_with_seeded_random_noise() -> None:
+    from types import SimpleNamespace
+
+    from callbacks.generative_metrics import GenerativeMetrics
+
+    model = _stylegan()
+    for module in model.modules():
+        if isinstance(module, NoiseInput):
+            module.strength.data.fill_(1.0)  # noise visible in the images (it starts at 0)
+    z = torch.randn(4, 8)
+    rng = torch.get_rng_state()
+    first, again, other = (model.metric_samples(4, None, z, seed) for seed in (1, 1, 2))
+    assert torch.equal(torch.get_rng_state(), rng)  # the training RNG is left alone
+    torch.testing.assert_close(first, again)
+    assert not torch.allclose(first, other) and not torch.allclose(first, model.sample(4, z=z))  # not the const maps
+    const = _stylegan(metrics_noise_mode="const")
+    torch.testing.assert_close(const.metric_samples(4, None, z, 1), const.sample(4, z=z))
+    # the metrics callback scores exactly these samples, with its seed and chunk offsets
+    callback = GenerativeMetrics(metrics=["modes"], num_samples=6, batch_size=3, seed=5)
+    _, _, raw = callback._fake(SimpleNamespace(world_size=1, global_rank=0), model)
+    z_all = torch.randn(6, 8, generator=torch.Generator().manual_seed(5))
+    expected = torch.cat([model.metric_samples(3, None, z_all[i:i + 3], 5 * 1_000_003 + i) for i in (0, 3)])
+    torch.testing.assert_close(raw, expected.flatten(1))
+    with pytest.raises(ValueError, match="metrics_noise_mode"):
+        _stylegan(metrics_noise_mode="none")

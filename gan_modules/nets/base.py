@@ -157,13 +157,15 @@ def get_activation(name: str) -> nn.Module:
 _NORMS_2D = {
     "batch": nn.BatchNorm2d,
     "instance": lambda c: nn.InstanceNorm2d(c, affine=True),
+    # pytorch-CycleGAN-and-pix2pix's "instance" (models/networks.py, get_norm_layer): no learned scale/shift
+    "instance_noaffine": lambda c: nn.InstanceNorm2d(c, affine=False),
     "layer": lambda c: nn.GroupNorm(1, c),
     "none": lambda c: nn.Identity(),
 }
 
 
 def get_norm2d(name: str, channels: int) -> nn.Module:
-    """A 2D normalization layer by name (``batch``, ``instance``, ``layer``, ``none``)."""
+    """A 2D normalization layer by name (``batch``, ``instance`` (affine), ``instance_noaffine``, ``layer``, ``none``)."""
     try:
         return _NORMS_2D[name](channels)
     except KeyError:

@@ -44,7 +44,8 @@ class PatchDiscriminator(ImageToImageNetwork):
             (input first, as the reference code); False for CycleGAN's and the inpainting D.
         base_channels: channels of the first layer (64 in the papers).
         n_layers: stride-2 layers; 3 gives the 70x70 PatchGAN.
-        norm: ``batch`` (pix2pix), ``instance`` (CycleGAN), ``layer`` or ``none``; never on the first layer.
+        norm: ``batch`` (pix2pix), ``instance_noaffine`` (CycleGAN's InstanceNorm2d(affine=False)), ``instance``
+            (affine), ``layer`` or ``none``; never on the first layer.
         spectral_norm: wrap every convolution with spectral normalization.
         init: ``dcgan`` (N(0, 0.02), the papers') or ``default``.
     """

@@ -51,7 +51,8 @@ class ResnetGenerator(ImageToImageNetwork):
         n_blocks: residual blocks (6 for 128 px, 9 for 256 px in the paper).
         n_downsampling: stride-2 stages before the blocks (2 in the paper); H and W must be
             multiples of ``2 ** n_downsampling``.
-        norm: ``instance`` (paper), ``batch``, ``layer`` or ``none``.
+        norm: ``instance_noaffine`` (the official code's InstanceNorm2d(affine=False)), ``instance`` (affine),
+            ``batch``, ``layer`` or ``none``.
         dropout: dropout inside the residual blocks (0 in CycleGAN).
         init: ``dcgan`` (N(0, 0.02), the paper's) or ``default``.
         upsampling: ``transpose`` (the paper's stride-2 3x3 transposed convolutions) or ``nearest``
