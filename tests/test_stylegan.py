@@ -243,9 +243,10 @@ def test_family_rejects_a_plain_generator() -> None:
         StyleGAN(DCGANGenerator(base_channels=8), DCGANDiscriminator(base_channels=8))
 
 
-def test_metrics_score_samples_with_seeded_random_noise() -> None:
+def test_metrics_score_samples_with_seeded_random_noise(monkeypatch) -> None:
     from types import SimpleNamespace
 
+    from callbacks import generative_metrics
     from callbacks.generative_metrics import GenerativeMetrics
 
     model = _stylegan()
@@ -260,11 +261,15 @@ def test_metrics_score_samples_with_seeded_random_noise() -> None:
     assert not torch.allclose(first, other) and not torch.allclose(first, model.sample(4, z=z))  # not the const maps
     const = _stylegan(metrics_noise_mode="const")
     torch.testing.assert_close(const.metric_samples(4, None, z, 1), const.sample(4, z=z))
-    # the metrics callback scores exactly these samples, with its seed and chunk offsets
+    # the metrics callback scores exactly these samples: batch b's latents and noise seeded by (seed, b)
+    scored = {}
+    monkeypatch.setattr(generative_metrics, "mode_coverage", lambda rows, modes, std: scored.update(rows=rows) or {})
     callback = GenerativeMetrics(metrics=["modes"], num_samples=6, batch_size=3, seed=5)
-    _, _, raw = callback._fake(SimpleNamespace(world_size=1, global_rank=0), model)
-    z_all = torch.randn(6, 8, generator=torch.Generator().manual_seed(5))
-    expected = torch.cat([model.metric_samples(3, None, z_all[i:i + 3], 5 * 1_000_003 + i) for i in (0, 3)])
-    torch.testing.assert_close(raw, expected.flatten(1))
+    trainer = SimpleNamespace(world_size=1, global_rank=0, datamodule=SimpleNamespace(modes=None, std=None))
+    callback._noise_metrics(trainer, model)
+    keys = [5 * 1_000_003 + b for b in (0, 1)]
+    expected = torch.cat([model.metric_samples(3, None, model.latents(3, torch.Generator().manual_seed(key)), key)
+                          for key in keys])
+    torch.testing.assert_close(scored["rows"], expected.flatten(1))
     with pytest.raises(ValueError, match="metrics_noise_mode"):
         _stylegan(metrics_noise_mode="none")
