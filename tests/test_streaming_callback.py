@@ -83,7 +83,9 @@ def test_fid_memory_does_not_grow_with_num_samples(tmp_path):
         assert np.isfinite(metrics.last["metrics/fid"])
 
     run(1000)  # warm-up: allocator pools, lazy imports
-    small, large = _peak_growth_kib(lambda: run(1000)), _peak_growth_kib(lambda: run(8000))
+    # the lower of two peaks each: a peak now and then holds one batch more (~50 MB here), whatever n is
+    small = min(_peak_growth_kib(lambda: run(1000)) for _ in range(2))
+    large = min(_peak_growth_kib(lambda: run(8000)) for _ in range(2))
     assert large < 1.1 * small + 8 * 1024, (small, large)  # KiB; 8 MiB of slack for allocator noise
 
 
