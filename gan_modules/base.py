@@ -41,6 +41,9 @@ __all__ = ["GANModule", "ema_beta"]
 class GANModule(L.LightningModule):
     """The alternating discriminator/generator loop with manual optimization.
 
+    ``augment_supported`` (a class attribute) is False in families whose discriminator calls do not go
+    through :meth:`discriminate` and the base training step (translation, text-to-image, unrolled).
+
     Args:
         generator: maps ``z [N, latent_dim]`` (and labels when ``num_classes > 0``) to samples
             ``[N, *sample_shape]``; must expose ``latent_dim``, ``sample_shape`` and ``num_classes``.
@@ -87,6 +90,8 @@ class GANModule(L.LightningModule):
         ada_kimg: thousands of images over which ``p`` can move by 1 (stylegan2-ada uses 500 for long
             runs; 100 lets it react within a short one).
     """
+
+    augment_supported = True
 
     def __init__(
         self,
@@ -141,6 +146,9 @@ class GANModule(L.LightningModule):
         self.latent_distribution = check_latent_distribution(latent_distribution)
         if augment not in AUGMENTS:
             raise ValueError(f"augment must be one of {', '.join(AUGMENTS)}, got '{augment}'")
+        if augment != "none" and not self.augment_supported:
+            raise ValueError(f"augment: {type(self).__name__} does not augment its discriminator's inputs (the "
+                             "noise-to-image families with the base training step do); use augment: none")
         self.automatic_optimization = False
         self.save_hyperparameters(ignore=["generator", "discriminator", "g_optimizer", "d_optimizer",
                                           "g_scheduler", "d_scheduler"])

@@ -265,3 +265,11 @@ def test_augmented_gan_resumes_exactly(tmp_path, augment):
     for key, value in full.state_dict().items():
         torch.testing.assert_close(resumed.state_dict()[key], value, rtol=0, atol=0, msg=key)
     assert resumed_log.losses == full_log.losses[-len(resumed_log.losses):]
+
+
+def test_families_without_the_base_discriminator_path_refuse_augment():
+    from gan_modules import UnrolledGAN
+    from gan_modules.nets import MLPDiscriminator, MLPGenerator
+
+    with pytest.raises(ValueError, match="augment: UnrolledGAN"):
+        UnrolledGAN(MLPGenerator((2,), latent_dim=2, hidden_dim=8), MLPDiscriminator((2,), hidden_dim=8), augment="ada")
