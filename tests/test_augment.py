@@ -8,6 +8,7 @@ import lightning as L
 import pytest
 import torch
 from conftest import digits_data, digits_gan, make_trainer
+from test_resume import LossRecorder, SaveAt  # SaveAt(k): a checkpoint at generator step k
 from torch import nn
 
 from gan_modules.augment import ada_augment, diffaugment, parse_policy
@@ -225,23 +226,6 @@ def test_validation_and_eval_see_unaugmented_images():
 # ------------------------------------------------------------------------------------------ resume
 
 
-class Recorder(L.Callback):
-    def __init__(self) -> None:
-        self.losses: list[tuple[int, float]] = []
-
-    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
-        self.losses.append((pl_module.discriminator_steps, outputs["loss/D"].item()))
-
-
-class SaveAt(L.Callback):
-    def __init__(self, step: int, path) -> None:
-        self.step, self.path = step, path
-
-    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
-        if pl_module.discriminator_steps == self.step:
-            trainer.save_checkpoint(self.path)
-
-
 def _fit(root, augment, steps, ckpt_path=None, seed=0, extra=()):
     L.seed_everything(seed)
     model = digits_gan(augment=augment, ada_interval=3, ada_kimg=0.05, r1_gamma=0.1, reg_interval=2,
@@ -249,7 +233,7 @@ def _fit(root, augment, steps, ckpt_path=None, seed=0, extra=()):
     if augment == "ada":
         model.augmenter.p.fill_(0.3)  # so p can move either way (a resumed run takes it from the checkpoint)
     L.seed_everything(seed)
-    recorder = Recorder()
+    recorder = LossRecorder()
     make_trainer(root, callbacks=[recorder, *extra]).fit(model, digits_data(batch_size=16), ckpt_path=ckpt_path)
     return model, recorder
 
