@@ -62,6 +62,7 @@ from benchmarks._results import RESULTS, machine, write_section  # noqa: E402
 from callbacks.metrics.digits_classifier import DigitsClassifier, DigitsCNN, _augment, load_digits_split  # noqa: E402
 from evaluate import embed, score  # noqa: E402
 from gan_modules import load_generator  # noqa: E402
+from gan_modules.latent_prior import draw_latents  # noqa: E402
 
 
 def presets(only: list[str] | None) -> list[Path]:
@@ -87,17 +88,19 @@ def family(config: Path) -> str:
     return f"{name} ({loss}{extra})" if loss else name
 
 
-def train(config: Path, run_dir: Path, steps: int, threads: int | None = None, grid_every: int | None = None) -> float:
+def train(config: Path, run_dir: Path, steps: int, threads: int | None = None, grid_every: int | None = None,
+          overrides: list[str] | None = None) -> float:
     """Runs ``train.py fit`` on one preset in a subprocess; returns its wall-clock seconds.
 
     One sample grid at the end, or one every ``grid_every`` generator steps (which also shows how far
-    a long run has come)."""
+    a long run has come). ``overrides`` are further ``train.py`` options (``--model.init_args.augment=ada``)."""
     command = [sys.executable, str(ROOT / "train.py"), "fit", "--config", str(config),
                f"--trainer.default_root_dir={run_dir}", f"--model.init_args.max_generator_steps={steps}",
                # the preset's own metric callbacks and validation are replaced by the scoring below
                "--trainer.callbacks=[]", "--trainer.callbacks+=callbacks.SampleGrid",
                f"--trainer.callbacks.every_n_generator_steps={grid_every or steps}", "--trainer.limit_val_batches=0",
-               "--trainer.logger=false", "--trainer.enable_progress_bar=false", "--trainer.enable_model_summary=false"]
+               "--trainer.logger=false", "--trainer.enable_progress_bar=false", "--trainer.enable_model_summary=false",
+               *(overrides or [])]
     env = {**os.environ, "PYTHONWARNINGS": "ignore"}
     if threads is not None:
         env.update(OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads))
@@ -111,9 +114,10 @@ def train(config: Path, run_dir: Path, steps: int, threads: int | None = None, g
 
 @torch.no_grad()
 def generate(generator: torch.nn.Module, n: int, seed: int, batch_size: int = 250) -> tuple[torch.Tensor, torch.Tensor | None]:
-    """``n`` samples in ``[-1, 1]`` from seeded latents; labels cycle 0..K-1 for a conditional generator."""
+    """``n`` samples in ``[-1, 1]`` from seeded latents (of the generator's prior); labels cycle 0..K-1 for a
+    conditional generator."""
     seeded = torch.Generator().manual_seed(seed)
-    z = torch.randn(n, generator.latent_dim, generator=seeded)
+    z = draw_latents((n, generator.latent_dim), getattr(generator, "latent_distribution", "normal"), seeded)
     labels = torch.arange(n) % generator.num_classes if generator.num_classes else None
     chunks = []
     for index in torch.arange(n).split(batch_size):

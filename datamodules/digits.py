@@ -41,6 +41,24 @@ def load_digits_tensors(image_size: int = 32) -> tuple[torch.Tensor, torch.Tenso
     return images.contiguous(), labels
 
 
+def stratified_subset(indices: torch.Tensor, labels: torch.Tensor, fraction: float) -> torch.Tensor:
+    """A deterministic class-stratified subset of ``indices``: ``max(1, round(fraction * n_c))`` of each
+    class's ``n_c``, chosen by a permutation with a fixed seed (``SPLIT_SEED``), returned sorted.
+
+    Args:
+        indices: ``[N]`` int64 dataset indices.
+        labels: ``[N]`` int64 classes of those indices.
+        fraction: share to keep, in ``(0, 1]``.
+    """
+    gen = torch.Generator().manual_seed(SPLIT_SEED)
+    kept = []
+    for c in labels.unique(sorted=True).tolist():
+        members = indices[labels == c]
+        keep = max(1, int(round(fraction * len(members))))
+        kept.append(members[torch.randperm(len(members), generator=gen)[:keep]])
+    return torch.cat(kept).sort().values
+
+
 class DigitsDataModule(GANDataModule):
     """scikit-learn digits, 1 channel, labelled (10 classes), upsampled to ``image_size``.
 
@@ -50,20 +68,27 @@ class DigitsDataModule(GANDataModule):
     Args:
         image_size: output side length, any int >= 8 (32 and 64 are the usual choices).
         val_fraction: share of the 1,797 images held out for validation, in ``[0, 1)``.
+        train_fraction: share of the training split to train on, in ``(0, 1]``: a class-stratified
+            subset (``round(train_fraction * n_c)`` of each class's ``n_c`` images, at least one), the
+            same for every ``seed``; the validation split is unchanged. For data-efficiency studies.
         batch_size: samples per batch and per process.
         num_workers: DataLoader worker processes.
         seed: seeds everything else the datamodule draws; the split does not depend on it.
         predict_samples: how many samples ``train.py predict`` writes.
     """
 
-    def __init__(self, image_size: int = 32, val_fraction: float = 0.2, **kwargs: Any) -> None:
+    def __init__(self, image_size: int = 32, val_fraction: float = 0.2, train_fraction: float = 1.0,
+                 **kwargs: Any) -> None:
         super().__init__(**kwargs)
         if image_size < 8:
             raise ValueError(f"image_size must be >= 8 (digits are 8x8), got {image_size}")
         if not 0.0 <= val_fraction < 1.0:
             raise ValueError(f"val_fraction must be in [0, 1), got {val_fraction}")
+        if not 0.0 < train_fraction <= 1.0:
+            raise ValueError(f"data.train_fraction must be in (0, 1], got {train_fraction}")
         self.image_size = image_size
         self.val_fraction = val_fraction
+        self.train_fraction = train_fraction
         self._tensors: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
 
     @property
@@ -81,6 +106,8 @@ class DigitsDataModule(GANDataModule):
         order = torch.randperm(len(images), generator=torch.Generator().manual_seed(SPLIT_SEED))
         num_val = int(round(self.val_fraction * len(images)))
         val_idx, train_idx = order[:num_val].sort().values, order[num_val:].sort().values
+        if self.train_fraction < 1.0:
+            train_idx = stratified_subset(train_idx, labels[train_idx], self.train_fraction)
         self._tensors["train"] = (images[train_idx], labels[train_idx])
         self._tensors["val"] = (images[val_idx], labels[val_idx])
         self.train_set = TensorDictDataset(*self._tensors["train"])

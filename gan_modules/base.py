@@ -27,6 +27,9 @@ from lightning.pytorch.cli import LRSchedulerCallable, OptimizerCallable
 from lightning.pytorch.strategies import DDPStrategy
 from torch import Tensor, nn
 
+from gan_modules.augment import AUGMENTS
+from gan_modules.discriminator_augment import DiscriminatorAugment
+from gan_modules.latent_prior import check_latent_distribution, draw_latents
 from gan_modules.lazy_regularization import check_lazy_mode, scale_for_lazy_steps
 from gan_modules.mixed_precision import amp_logs, grad_scaler, step_counting_skips
 from gan_modules.strategy import GANDDPStrategy
@@ -37,6 +40,9 @@ __all__ = ["GANModule", "ema_beta"]
 
 class GANModule(L.LightningModule):
     """The alternating discriminator/generator loop with manual optimization.
+
+    ``augment_supported`` (a class attribute) is False in families whose discriminator calls do not go
+    through :meth:`discriminate` and the base training step (translation, text-to-image, unrolled).
 
     Args:
         generator: maps ``z [N, latent_dim]`` (and labels when ``num_classes > 0``) to samples
@@ -71,7 +77,21 @@ class GANModule(L.LightningModule):
             (``nn.Module.compile``: checkpoints keep their keys). Discriminator steps that regularize
             (GP, R1, R2: double backward, which compiled graphs do not support) run it eagerly.
         compile_backend: the ``torch.compile`` backend (``"inductor"``; ``"aot_eager"`` skips code generation).
+        latent_distribution: the prior of ``z``: ``"normal"`` (``N(0, I)``) or ``"uniform"`` (``U[-1, 1]``,
+            DCGAN's); used for training, ``sample``, ``predict``, the fixed grid batch, the metrics, and
+            recorded in checkpoints for ``load_generator`` (:mod:`gan_modules.latent_prior`).
+        augment: augmentation of every image the discriminator sees in training (reals and fakes, in
+            the D and the G step, differentiably; penalties such as R1 are taken through it, as in
+            stylegan2-ada): ``"none"``, ``"diffaugment"`` or ``"ada"``
+            (:mod:`gan_modules.discriminator_augment`). Validation sees unaugmented images.
+        augment_policy: DiffAugment's operations, comma-separated, from ``color,translation,cutout``.
+        ada_target: ADA's target for ``r_t = E[sign(D(real))]``; ``p`` rises while ``r_t`` is above it.
+        ada_interval: discriminator steps between two adjustments of ADA's ``p``.
+        ada_kimg: thousands of images over which ``p`` can move by 1 (stylegan2-ada uses 500 for long
+            runs; 100 lets it react within a short one).
     """
+
+    augment_supported = True
 
     def __init__(
         self,
@@ -96,6 +116,12 @@ class GANModule(L.LightningModule):
         sample_seed: int = 0,
         compile: bool = False,
         compile_backend: str = "inductor",
+        latent_distribution: str = "normal",
+        augment: str = "none",
+        augment_policy: str = "color,translation,cutout",
+        ada_target: float = 0.6,
+        ada_interval: int = 4,
+        ada_kimg: float = 100.0,
     ) -> None:
         super().__init__()
         for name in ("latent_dim", "sample_shape"):
@@ -117,6 +143,12 @@ class GANModule(L.LightningModule):
             raise ValueError(f"gradient_clip_algorithm must be 'norm' or 'value', got '{gradient_clip_algorithm}'")
         if ema_decay is not None and not 0.0 <= ema_decay < 1.0:
             raise ValueError(f"ema_decay must be in [0, 1), got {ema_decay}")
+        self.latent_distribution = check_latent_distribution(latent_distribution)
+        if augment not in AUGMENTS:
+            raise ValueError(f"augment must be one of {', '.join(AUGMENTS)}, got '{augment}'")
+        if augment != "none" and not self.augment_supported:
+            raise ValueError(f"augment: {type(self).__name__} does not augment its discriminator's inputs (the "
+                             "noise-to-image families with the base training step do); use augment: none")
         self.automatic_optimization = False
         self.save_hyperparameters(ignore=["generator", "discriminator", "g_optimizer", "d_optimizer",
                                           "g_scheduler", "d_scheduler"])
@@ -142,7 +174,8 @@ class GANModule(L.LightningModule):
         self.num_classes = int(getattr(generator, "num_classes", 0))
         self.sample_shape = tuple(generator.sample_shape)
         seeded = torch.Generator().manual_seed(sample_seed)
-        self.register_buffer("fixed_latents", torch.randn(num_fixed_samples, self.latent_dim, generator=seeded))
+        self.register_buffer("fixed_latents", draw_latents((num_fixed_samples, self.latent_dim), latent_distribution,
+                                                           generator=seeded))
         labels = torch.arange(num_fixed_samples) % self.num_classes if self.num_classes else torch.zeros(0)
         self.register_buffer("fixed_labels", labels.long())
         self.generator_steps = 0
@@ -153,6 +186,13 @@ class GANModule(L.LightningModule):
         # Steps the 16-mixed gradient scaler skipped (inf/NaN gradients), per optimizer; device tensors,
         # so counting costs no synchronisation.
         self._amp_skipped: dict[int, Tensor] = {}
+        self.augment = augment
+        self.augmenter: DiscriminatorAugment | None = None
+        if augment != "none":
+            # the draws' base seed comes from the global RNG (seeded by seed_everything) and is kept in
+            # the augmenter's buffers, so a resumed run continues with the seed it started with
+            self.augmenter = DiscriminatorAugment(augment, augment_policy, ada_target, ada_interval, ada_kimg,
+                                                  seed=int(torch.randint(0, 2**62, ())))
 
     # ----------------------------------------------------------------------------------------------
     # Hooks a family supplies (the noise-to-image defaults serve GAN, cGAN, ACGAN, ...)
@@ -180,10 +220,10 @@ class GANModule(L.LightningModule):
         return real
 
     def latents(self, n: int, generator: torch.Generator | None = None) -> Tensor:
-        """``z ~ N(0, I)`` of shape ``[n, latent_dim]`` on the module's device."""
+        """``z`` from the prior (``latent_distribution``) of shape ``[n, latent_dim]`` on the module's device."""
         if generator is not None and generator.device != self.device:
-            return torch.randn(n, self.latent_dim, generator=generator, device=generator.device).to(self.device)
-        return torch.randn(n, self.latent_dim, generator=generator, device=self.device)
+            return draw_latents((n, self.latent_dim), self.latent_distribution, generator).to(self.device)
+        return draw_latents((n, self.latent_dim), self.latent_distribution, generator, device=self.device)
 
     def generate(self, z: Tensor, labels: Tensor | None = None, net: nn.Module | None = None) -> Tensor:
         """Runs a generator (the training one by default) on latents (and labels when conditional)."""
@@ -191,7 +231,38 @@ class GANModule(L.LightningModule):
         return net(z, labels) if self.num_classes else net(z)
 
     def discriminate(self, x: Tensor, labels: Tensor | None = None) -> Tensor:
+        """D's logits on ``x`` (augmented first in training when ``augment`` is set)."""
+        x = self.augment_images(x)
         return self.discriminator(x, labels) if self.num_classes else self.discriminator(x)
+
+    def augment_images(self, x: Tensor) -> Tensor:
+        """``x [N, C, H, W]`` augmented for the discriminator (``augment``); unchanged outside training.
+
+        A family that runs its discriminator without :meth:`discriminate` calls this on its inputs. The
+        draws depend on the step counters and on this rank's block of the global batch, so resume is
+        exact and 2 processes augment as one does.
+        """
+        if self.augmenter is None or not self.training:
+            return x
+        block = (self.trainer.global_rank, self.trainer.world_size) if self._trainer is not None else (0, 1)
+        return self.augmenter(x, (self.discriminator_steps, self.generator_steps), block)
+
+    def observe_real_logits(self, real_logits: Tensor) -> None:
+        """Reports D's logits on the reals of a discriminator step (ADA's overfitting heuristic reads their
+        signs); every family's ``discriminator_loss`` calls it."""
+        if self.augmenter is not None and self.training:
+            self.augmenter.observe(real_logits)
+
+    def _adjust_augment(self) -> dict[str, Tensor]:
+        if self.augmenter is None:
+            return {}
+        reduce = None
+        if self._trainer is not None and self.trainer.world_size > 1 and torch.distributed.is_initialized():
+            def reduce(t: Tensor) -> Tensor:
+                t = t.clone()
+                torch.distributed.all_reduce(t)
+                return t
+        return self.augmenter.adjust(self.discriminator_steps, reduce, type(self).__name__)
 
     # ----------------------------------------------------------------------------------------------
     # The loop
@@ -231,6 +302,7 @@ class GANModule(L.LightningModule):
             logs.update(self._regularization_step(d_opt, self.discriminator_regularization, batch, self.reg_interval))
         self.after_discriminator_step()
         self.discriminator_steps += 1
+        logs.update(self._adjust_augment())
         self._step_scheduler("D")
         batch_size = self.batch_size_of(batch) * self.trainer.world_size
         self.images_seen += batch_size
@@ -452,7 +524,7 @@ class GANModule(L.LightningModule):
     def predict_step(self, batch: dict[str, Tensor], batch_idx: int) -> dict[str, Tensor]:
         """One sample per ``batch["index"]``, its latent seeded by ``sample_seed`` and the index."""
         indices = batch["index"]
-        z = torch.stack([torch.randn(self.latent_dim, generator=torch.Generator().manual_seed(
+        z = torch.stack([draw_latents((self.latent_dim,), self.latent_distribution, torch.Generator().manual_seed(
             self.sample_seed * 1_000_003 + int(i))) for i in indices])
         labels = batch.get("label") if self.num_classes else None
         out = {"index": indices, "image": self.sample(len(indices), labels=labels, z=z)}
@@ -503,6 +575,7 @@ class GANModule(L.LightningModule):
             "generator_spec": spec,
             "generator_key": "generator_ema" if self.generator_ema is not None else "generator",
             "latent_dim": self.latent_dim,
+            "latent_distribution": self.latent_distribution,
             "num_classes": self.num_classes,
             "sample_shape": list(self.sample_shape),
         }

@@ -95,22 +95,24 @@ class ACGAN(GANModule):
             :class:`gan_modules.nets.ACGANDiscriminator`.
         loss: adversarial loss of the real/fake head by name (the paper's is ``nonsaturating``).
         aux_weight: weight of the class cross-entropy in both players' losses.
+        label_smoothing: one-sided smoothing of D's real target for the BCE losses (see ``GAN``).
         Other arguments: see :class:`gan_modules.base.GANModule` (there are no penalties here, so
         ``reg_interval`` has no effect).
     """
 
     def __init__(self, generator: nn.Module, discriminator: nn.Module, loss: str = "nonsaturating",
-                 aux_weight: float = 1.0, **kwargs: Any) -> None:
+                 aux_weight: float = 1.0, label_smoothing: float = 0.0, **kwargs: Any) -> None:
         _check_conditional(type(self).__name__, generator, discriminator)
         super().__init__(generator, discriminator, **kwargs)
         if aux_weight < 0:
             raise ValueError(f"aux_weight must be >= 0, got {aux_weight}")
-        self.adversarial = get_loss(loss)
+        self.adversarial = get_loss(loss, label_smoothing)
         self.aux_weight = aux_weight
 
     def discriminate(self, x: Tensor, labels: Tensor | None = None) -> tuple[Tensor, Tensor]:
-        """``(logits [N], class_logits [N, num_classes])``; an AC-GAN discriminator ignores ``labels``."""
-        out = self.discriminator(x, labels)
+        """``(logits [N], class_logits [N, num_classes])``; an AC-GAN discriminator ignores ``labels``.
+        ``x`` is augmented first in training when ``augment`` is set."""
+        out = self.discriminator(self.augment_images(x), labels)
         if not (isinstance(out, tuple) and len(out) == 2 and out[1].dim() == 2
                 and out[1].shape[1] == self.num_classes):
             raise TypeError(f"ACGAN's discriminator must return (logits [N], class_logits [N, {self.num_classes}]); "
@@ -125,6 +127,7 @@ class ACGAN(GANModule):
             fake = self.generate(self.latents(len(real)), labels)
         real_logits, real_classes = self.discriminate(real, labels)
         fake_logits, fake_classes = self.discriminate(fake, labels)
+        self.observe_real_logits(real_logits)
         class_loss = F.cross_entropy(real_classes, labels) + F.cross_entropy(fake_classes, labels)
         return {
             "loss": self.adversarial.d(real_logits, fake_logits) + self.aux_weight * class_loss,

@@ -55,7 +55,8 @@ def read_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
 def _generator_entry(path: Path, state: dict[str, Any], which: str | None) -> dict[str, Any]:
     """The recorded fields of the generator ``which`` names (None: the family's sampling generator)."""
     entry = {"key": state["generator_key"], "spec": state["generator_spec"], "latent_dim": state["latent_dim"],
-             "num_classes": state["num_classes"], "sample_shape": state["sample_shape"]}
+             "num_classes": state["num_classes"], "sample_shape": state["sample_shape"],
+             "latent_distribution": state.get("latent_distribution", "normal")}  # older checkpoints: normal
     others = state.get("generators") or {}
     if which is None:
         return entry
@@ -85,7 +86,8 @@ def load_generator(path: str | Path, map_location: str | torch.device = "cpu", u
             e.g. a generator of your own project.
 
     Returns:
-        An ``nn.Module`` with ``latent_dim``, ``num_classes`` and ``sample_shape`` attributes; ``G(z)``
+        An ``nn.Module`` with ``latent_dim``, ``num_classes``, ``sample_shape`` and ``latent_distribution``
+        (the prior it was trained with, ``"normal"`` or ``"uniform"``) attributes; ``G(z)``
         (or ``G(z, labels)`` when ``num_classes > 0``) with ``z [N, latent_dim]`` gives samples
         ``[N, *sample_shape]``, images in ``[-1, 1]``. Image-to-image generators (``latent_dim == 0``)
         map ``[N, *input_shape]`` to ``[N, *sample_shape]``.
@@ -119,4 +121,5 @@ def load_generator(path: str | Path, map_location: str | torch.device = "cpu", u
     generator.latent_dim = entry["latent_dim"]
     generator.num_classes = entry["num_classes"]
     generator.sample_shape = tuple(entry["sample_shape"])
+    generator.latent_distribution = entry["latent_distribution"]
     return generator.eval().requires_grad_(False)

@@ -36,14 +36,16 @@ class GAN(GANModule):
         r1_gamma: γ of the R1 penalty on real samples, applied as γ/2·E‖∇D‖² (0 disables it).
         r2_gamma: γ of the R2 penalty on generated samples (0 disables it).
         clip_value: clamp the discriminator's weights to [-c, c] after each step (WGAN).
+        label_smoothing: one-sided smoothing of D's real target (``1 - s``; 0.1 gives 0.9) for the BCE
+            losses (minimax, nonsaturating); an error for the others.
         Other arguments: see :class:`gan_modules.base.GANModule`.
     """
 
     def __init__(self, generator: nn.Module, discriminator: nn.Module, loss: str = "nonsaturating",
                  gp_weight: float = 0.0, r1_gamma: float = 0.0, r2_gamma: float = 0.0,
-                 clip_value: float | None = None, **kwargs: Any) -> None:
+                 clip_value: float | None = None, label_smoothing: float = 0.0, **kwargs: Any) -> None:
         super().__init__(generator, discriminator, **kwargs)
-        self.adversarial = get_loss(loss)
+        self.adversarial = get_loss(loss, label_smoothing)
         for name, value in (("gp_weight", gp_weight), ("r1_gamma", r1_gamma), ("r2_gamma", r2_gamma)):
             if value < 0:
                 raise ValueError(f"{name} must be >= 0, got {value}")
@@ -64,6 +66,7 @@ class GAN(GANModule):
             fake = fake.requires_grad_(True)
         real_logits = self.discriminate(real, labels)
         fake_logits = self.discriminate(fake, labels)
+        self.observe_real_logits(real_logits)
         loss = self.adversarial.d(real_logits, fake_logits)
         out = {"D/real": real_logits.detach().mean(), "D/fake": fake_logits.detach().mean()}
         scale = self.penalty_scale() if reg_weight > 0 else 1.0

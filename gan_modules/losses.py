@@ -14,7 +14,8 @@ always pass both; only the relativistic loss (``rpgan``) uses ``real_logits`` an
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from functools import partial
 
 import torch
 import torch.nn.functional as F
@@ -23,19 +24,26 @@ from torch import Tensor
 # --------------------------------------------------------------------------- minimax / non-saturating
 
 
-def minimax_d(real_logits: Tensor, fake_logits: Tensor) -> Tensor:
+def minimax_d(real_logits: Tensor, fake_logits: Tensor, label_smoothing: float = 0.0) -> Tensor:
     """Discriminator loss of the original GAN (Goodfellow et al. 2014), minimised by D.
 
-    ``BCE(sigmoid(r), 1) + BCE(sigmoid(f), 0) = softplus(-r) + softplus(f)``, each averaged.
+    ``BCE(sigmoid(r), 1) + BCE(sigmoid(f), 0) = softplus(-r) + softplus(f)``, each averaged. With
+    one-sided label smoothing ``s`` (Salimans et al. 2016) the real target is ``t = 1 - s``:
+    ``BCE(sigmoid(r), t) = t softplus(-r) + (1 - t) softplus(r)``; the fake target stays 0.
 
     Args:
         real_logits: D's logits on real samples, any shape; larger = more real.
         fake_logits: D's logits on generated samples, any shape; larger = more real.
+        label_smoothing: ``s`` in ``[0, 1)``; 0.1 makes the real target 0.9.
 
     Returns:
         Scalar in ``[0, inf)``; ``2 log 2`` at ``r = f = 0``.
     """
-    return F.softplus(-real_logits).mean() + F.softplus(fake_logits).mean()
+    if label_smoothing == 0.0:
+        return F.softplus(-real_logits).mean() + F.softplus(fake_logits).mean()
+    target = 1.0 - label_smoothing
+    real = target * F.softplus(-real_logits) + (1.0 - target) * F.softplus(real_logits)
+    return real.mean() + F.softplus(fake_logits).mean()
 
 
 def minimax_g(fake_logits: Tensor, real_logits: Tensor | None = None) -> Tensor:
@@ -55,9 +63,9 @@ def minimax_g(fake_logits: Tensor, real_logits: Tensor | None = None) -> Tensor:
     return -F.softplus(fake_logits).mean()
 
 
-def nonsaturating_d(real_logits: Tensor, fake_logits: Tensor) -> Tensor:
+def nonsaturating_d(real_logits: Tensor, fake_logits: Tensor, label_smoothing: float = 0.0) -> Tensor:
     """Discriminator loss of the non-saturating GAN: identical to :func:`minimax_d`."""
-    return minimax_d(real_logits, fake_logits)
+    return minimax_d(real_logits, fake_logits, label_smoothing)
 
 
 def nonsaturating_g(fake_logits: Tensor, real_logits: Tensor | None = None) -> Tensor:
@@ -222,14 +230,32 @@ LOSS_NAMES: tuple[str, ...] = tuple(sorted(_LOSSES))
 """Canonical loss names accepted by :func:`get_loss` (the alias ``"ns"`` is accepted too)."""
 
 
-def get_loss(name: str) -> AdversarialLoss:
+SMOOTHABLE_LOSSES = ("minimax", "nonsaturating")
+"""The BCE losses whose real target ``label_smoothing`` can lower."""
+
+
+def get_loss(name: str, label_smoothing: float = 0.0) -> AdversarialLoss:
     """Returns the :class:`AdversarialLoss` called ``name`` (one of ``LOSS_NAMES`` or ``"ns"``).
 
+    Args:
+        name: the loss.
+        label_smoothing: one-sided smoothing of the discriminator's real target (``1 - s``) for the BCE
+            losses (:data:`SMOOTHABLE_LOSSES`); the generator's loss is unchanged.
+
     Raises:
-        ValueError: for an unknown name; the message lists the valid names.
+        ValueError: for an unknown name (the message lists the valid names), or a ``label_smoothing``
+            outside ``[0, 1)`` or given for a loss without BCE targets.
     """
     key = _ALIASES.get(name, name)
     try:
-        return _LOSSES[key]
+        loss = _LOSSES[key]
     except KeyError:
         raise ValueError(f"unknown loss '{name}'; valid: {', '.join(LOSS_NAMES)}") from None
+    if label_smoothing == 0.0:
+        return loss
+    if not 0.0 < label_smoothing < 1.0:
+        raise ValueError(f"label_smoothing must be in [0, 1), got {label_smoothing}")
+    if key not in SMOOTHABLE_LOSSES:
+        raise ValueError(f"label_smoothing applies to the BCE losses ({', '.join(SMOOTHABLE_LOSSES)}) only; "
+                         f"loss '{name}' has no real target to smooth: set label_smoothing to 0")
+    return replace(loss, d=partial(loss.d, label_smoothing=label_smoothing))

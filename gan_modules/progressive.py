@@ -204,6 +204,7 @@ class ProgressiveGAN(GANModule):
         with torch.no_grad():
             fake = self.generate(self.latents(len(real)))
         real_logits, fake_logits = self.discriminate(real), self.discriminate(fake)
+        self.observe_real_logits(real_logits)
         loss = wasserstein_d(real_logits, fake_logits)
         out = {"D/real": real_logits.detach().mean(), "D/fake": fake_logits.detach().mean(), **progress}
         if self.drift_weight > 0:

@@ -4,7 +4,8 @@ Works on what :func:`gan_modules.load_generator` returns (a plain ``nn.Module`` 
 ``num_classes``, ``sample_shape``), no Lightning involved. The conventions follow stylegan2-ada's
 ``generate.py`` / ``style_mixing.py`` (https://github.com/NVlabs/stylegan2-ada-pytorch), rewritten here:
 
-* a seed names one latent: ``z = randn(latent_dim)`` from ``torch.Generator().manual_seed(seed)``,
+* a seed names one latent: ``z = randn(latent_dim)`` (``rand * 2 - 1`` for a generator trained with the
+  uniform prior) from ``torch.Generator().manual_seed(seed)``,
   so a seed gives the same image whatever other seeds are asked for;
 * truncation: StyleGAN generators pull w towards the tracked mean, ``w̄ + ψ (w - w̄)`` with ψ in
   [0, 1]; the other families use BigGAN's truncation trick (Brock et al. 2019): entries of z with
@@ -23,6 +24,7 @@ import re
 import torch
 from torch import Tensor, nn
 
+from gan_modules.latent_prior import draw_latents
 from gan_modules.nets.stylegan import _slerp
 from gan_modules.translation import seeded
 
@@ -58,24 +60,27 @@ def is_translation(generator: nn.Module) -> bool:
     return int(getattr(generator, "latent_dim", 0)) == 0
 
 
-def seed_latents(seeds: list[int], latent_dim: int, threshold: float | None = None) -> Tensor:
-    """One standard-normal latent per seed, ``[len(seeds), latent_dim]`` float32.
+def seed_latents(seeds: list[int], latent_dim: int, threshold: float | None = None,
+                 distribution: str = "normal") -> Tensor:
+    """One latent per seed from the prior, ``[len(seeds), latent_dim]`` float32.
 
     Args:
         seeds: one latent each.
         latent_dim: size of z.
         threshold: BigGAN's truncation trick: entries beyond ``±threshold`` are redrawn; None keeps z.
+        distribution: the prior, ``"normal"`` or ``"uniform"`` (:mod:`gan_modules.latent_prior`); a
+            loaded generator names its own in ``latent_distribution``.
     """
     if threshold is not None and threshold <= 0:
         raise ValueError(f"truncation threshold must be > 0, got {threshold}")
     rows = []
     for seed in seeds:
         gen = torch.Generator().manual_seed(int(seed))
-        z = torch.randn(latent_dim, generator=gen)
+        z = draw_latents((latent_dim,), distribution, gen)
         if threshold is not None:
             outside = z.abs() > threshold
             while outside.any():  # redraw only the offending entries, as BigGAN's resampling
-                z[outside] = torch.randn(int(outside.sum()), generator=gen)
+                z[outside] = draw_latents((int(outside.sum()),), distribution, gen)
                 outside = z.abs() > threshold
         rows.append(z)
     return torch.stack(rows)
@@ -106,7 +111,8 @@ def check_truncation(generator: nn.Module, truncation: float | None) -> None:
 
 def _latents(generator: nn.Module, seeds: list[int], truncation: float | None) -> Tensor:
     threshold = None if is_stylegan(generator) else truncation
-    return seed_latents(seeds, generator.latent_dim, threshold).to(_device(generator))
+    distribution = getattr(generator, "latent_distribution", "normal")
+    return seed_latents(seeds, generator.latent_dim, threshold, distribution).to(_device(generator))
 
 
 def _device(module: nn.Module) -> torch.device:

@@ -63,6 +63,8 @@ class StackGAN(GANModule):
         **kwargs: :class:`~gan_modules.base.GANModule`'s arguments (optimizers, EMA, ...).
     """
 
+    augment_supported = False  # D-input augmentation (augment) is for the noise-to-image families
+
     def __init__(self, generator: nn.Module, discriminator: nn.Module, loss: str = "nonsaturating",
                  kl_weight: float = 2.0, **kwargs) -> None:
         if not isinstance(generator, TextConditionedGenerator):

@@ -78,6 +78,7 @@ class StyleGAN(GANModule):
         discriminator: ``[N, *sample_shape] -> logits [N]``, e.g.
             :class:`~gan_modules.nets.StyleGANDiscriminator`.
         loss: adversarial loss name (``nonsaturating`` in the papers).
+        label_smoothing: one-sided smoothing of D's real target for the BCE losses (see ``GAN``).
         r1_gamma: γ of R1, applied as ``γ/2 · E‖∇D‖²`` (10 at FFHQ 1024, 1 in stylegan2-ada's 256-px
             setting, 0.01 on CIFAR-10); lazy with ``reg_interval``.
         style_mixing_prob: probability that a batch of fakes mixes two latents (0.9; 0 disables).
@@ -100,7 +101,7 @@ class StyleGAN(GANModule):
                  pl_decay: float = 0.01, pl_interval: int = 4, pl_batch_shrink: int = 2,
                  grid_truncation_psi: float = 1.0, reg_interval: int = 16,
                  ema_half_life_kimg: float | None = 10.0, ema_rampup: float | None = 0.05,
-                 metrics_noise_mode: str = "random", **kwargs: Any) -> None:
+                 metrics_noise_mode: str = "random", label_smoothing: float = 0.0, **kwargs: Any) -> None:
         super().__init__(generator, discriminator, reg_interval=reg_interval, ema_half_life_kimg=ema_half_life_kimg,
                          ema_rampup=ema_rampup, **kwargs)
         for attribute in ("mapping", "synthesis", "num_ws"):
@@ -120,7 +121,7 @@ class StyleGAN(GANModule):
         if metrics_noise_mode not in ("random", "const"):
             raise ValueError(f"metrics_noise_mode must be 'random' or 'const', got '{metrics_noise_mode}'")
         self.metrics_noise_mode = metrics_noise_mode
-        self.adversarial = get_loss(loss)
+        self.adversarial = get_loss(loss, label_smoothing)
         self.r1_gamma, self.style_mixing_prob = r1_gamma, style_mixing_prob
         self.pl_weight, self.pl_decay = pl_weight, pl_decay
         self.pl_interval, self.pl_batch_shrink = pl_interval, pl_batch_shrink
@@ -136,7 +137,7 @@ class StyleGAN(GANModule):
         ws = net.mapping(z)
         if self.style_mixing_prob > 0 and float(torch.rand([])) < self.style_mixing_prob:
             cutoff = int(torch.randint(1, net.num_ws, [])) if net.num_ws > 1 else net.num_ws
-            ws2 = net.mapping(torch.randn_like(z), update_w_avg=False)
+            ws2 = net.mapping(self.latents(n), update_w_avg=False)
             ws = torch.cat([ws[:, :cutoff], ws2[:, cutoff:]], dim=1)
         return ws
 
@@ -148,8 +149,9 @@ class StyleGAN(GANModule):
         if use_r1:
             real = real.detach().requires_grad_(True)
         # Reals and fakes go through D separately so the minibatch-stddev groups never mix them
-        real_logits = self.discriminator(real)
-        fake_logits = self.discriminator(fake)
+        real_logits = self.discriminate(real)
+        fake_logits = self.discriminate(fake)
+        self.observe_real_logits(real_logits)
         loss = self.adversarial.d(real_logits, fake_logits)
         out = {"D/real": real_logits.detach().mean(), "D/fake": fake_logits.detach().mean()}
         if use_r1:
@@ -167,12 +169,12 @@ class StyleGAN(GANModule):
         if self.r1_gamma == 0:
             return None
         real = self.real_samples(batch).detach().requires_grad_(True)
-        return self._r1_term(real, self.discriminator(real), reg_weight)
+        return self._r1_term(real, self.discriminate(real), reg_weight)
 
     def generator_loss(self, batch: dict[str, Tensor]) -> dict[str, Tensor]:
         real = self.real_samples(batch)
-        fake_logits = self.discriminator(self.generator.synthesis(self.mixed_styles(len(real))))
-        loss = self.adversarial.g_against(fake_logits, lambda: self.discriminator(real))
+        fake_logits = self.discriminate(self.generator.synthesis(self.mixed_styles(len(real))))
+        loss = self.adversarial.g_against(fake_logits, lambda: self.discriminate(real))
         out: dict[str, Tensor] = {}
         # The base loop increments generator_steps after this step: steps 0, k, 2k, ... regularize
         if not self._separate() and self.pl_weight > 0 and self.generator_steps % self.pl_interval == 0:

@@ -103,6 +103,8 @@ class TranslationModule(GANModule):
     target_key = "target"
     extra_keys: tuple[str, ...] = ()
 
+    augment_supported = False  # D-input augmentation (augment) is for the noise-to-image families
+
     def __init__(self, generator: nn.Module, discriminator: nn.Module, loss: str = "nonsaturating",
                  num_fixed_samples: int = 8, **kwargs: Any) -> None:
         super().__init__(generator, discriminator, num_fixed_samples=num_fixed_samples, **kwargs)

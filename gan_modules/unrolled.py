@@ -104,6 +104,8 @@ class UnrolledGAN(GAN):
         Other arguments (``loss``, ``gp_weight``, ``r1_gamma``, ...): see :class:`gan_modules.gan.GAN`.
     """
 
+    augment_supported = False  # D-input augmentation (augment) is for the noise-to-image families
+
     def __init__(self, generator: nn.Module, discriminator: nn.Module, unrolled_steps: int = 5,
                  unroll_optimizer: str = "adam", unroll_lr: float | None = None, second_order: bool = True,
                  **kwargs: Any) -> None:

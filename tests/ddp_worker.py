@@ -18,6 +18,8 @@ the same arithmetic as one single-process step with batch R*b:
   and keeps this rank's block (rank r: rows r*b..(r+1)*b), which is what the single process draws;
 * the gradient penalty's interpolation weights (GAN, ProgressiveGAN): the same, by advancing a seeded generator past the other ranks' draws;
 * data: ``EpochShuffleSampler`` gives rank r block r of each global batch.
+* discriminator augmentation (``augment``) needs nothing here: it draws the global batch's numbers
+  from step-seeded generators and keeps this rank's rows by design (``gan_modules/augment.py``).
 
 Each rank writes ``<out_dir>/rank<r>.pt`` (the module's state dict and the step's timings).
 """

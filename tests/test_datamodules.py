@@ -348,3 +348,22 @@ def test_epoch_sampler_with_more_or_fewer_items_than_the_dataset():
         sampler.set_epoch(2)
     # 3 global batches of 8 (the 25th item fills none); rank r takes block r of each
     assert [list(s) for s in ranks] == [order[0:4] + order[8:12] + order[16:20], order[4:8] + order[12:16] + order[20:24]]
+
+
+def test_digits_train_fraction_is_a_fixed_stratified_subset() -> None:
+    full = DigitsDataModule(image_size=8)
+    images, labels = full.tensors("train")
+    counts = torch.bincount(labels, minlength=10)
+    for fraction in (0.25, 0.1):
+        part = DigitsDataModule(image_size=8, train_fraction=fraction, seed=7)
+        sub_images, sub_labels = part.tensors("train")
+        expected = torch.clamp(torch.round(fraction * counts.double()).long(), min=1)
+        assert torch.equal(torch.bincount(sub_labels, minlength=10), expected)  # stratified
+        # a subset of the training images, the same whatever the seed; validation unchanged
+        rows = {tuple(x.flatten().tolist()) for x in images}
+        assert all(tuple(x.flatten().tolist()) in rows for x in sub_images)
+        again = DigitsDataModule(image_size=8, train_fraction=fraction, seed=99).tensors("train")[0]
+        assert torch.equal(again, sub_images)
+        assert torch.equal(part.tensors("val")[0], full.tensors("val")[0])
+    with pytest.raises(ValueError, match="train_fraction"):
+        DigitsDataModule(train_fraction=0.0)

@@ -70,6 +70,21 @@ CASES = {
     "r3gan_digits_total_batch_kimg": Case(
         10, 8, ["--data.init_args.total_batch_size=16", "--model.init_args.max_kimg=0.064",
                 "--model.init_args.decay_kimg=0.032"], preset="r3gan_digits", images=64),
+    # discriminator augmentation: each rank augments its block of the global batch with the draws one
+    # process makes; ADA's sign statistics are all-reduced, so p (adjusted every 2 steps by 32 images over
+    # ada_kimg 0.01: clamped to 0 or 1 by each adjustment, 1 at the end here) is the same on both ranks and
+    # in the single process.
+    # No batch norm (per-rank statistics), narrow networks. Adam's eps is raised to 1e-3: with DiffAugment
+    # about a fifth of G's gradient entries are below 1e-9, where the rounding of a 2-rank sum can flip
+    # their sign and Adam (g / sqrt(v)) turns that into a whole lr step (measured 1.1e-4 after 6 batches
+    # with eps 1e-8, while the gradients of 1 and 2 processes agree to 1e-6 relative).
+    **{f"dcgan_digits_{augment}": Case(
+        6, 8, [f"--model.init_args.augment={augment}", "--model.init_args.ada_interval=2",
+               "--model.init_args.ada_kimg=0.01", "--model.init_args.r1_gamma=0.1", "--model.init_args.reg_interval=2",
+               "--model.init_args.g_optimizer.init_args.eps=0.001", "--model.init_args.d_optimizer.init_args.eps=0.001",
+               *[f"--model.init_args.{net}.init_args.{key}={value}" for net in ("generator", "discriminator")
+                 for key, value in (("norm", "none"), ("base_channels", 8))]],
+        preset="dcgan_digits") for augment in ("ada", "diffaugment")},
 }
 # Weight tolerance per preset. Adam divides each gradient entry by its running RMS, so a rounding-level
 # difference in a near-zero gradient entry (the sum over 2 ranks vs over one batch of 2b) can move that

@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-TORCH_ONLY = ("gan_modules.nets", "gan_modules.losses", "gan_modules.regularizers", "callbacks.metrics")
+TORCH_ONLY = ("gan_modules.nets", "gan_modules.losses", "gan_modules.regularizers", "callbacks.metrics",
+              "gan_modules.augment", "gan_modules.discriminator_augment", "gan_modules.latent_prior")
 
 
 def test_networks_losses_penalties_and_metrics_import_without_lightning() -> None:

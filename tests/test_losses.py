@@ -260,3 +260,39 @@ def test_g_against_runs_d_on_the_reals_only_when_the_loss_needs_them(name: str) 
 
 def test_r1_and_r2_are_the_one_zero_centred_penalty() -> None:
     assert r1_penalty is zero_centered_penalty and r2_penalty is zero_centered_penalty
+
+
+def test_one_sided_label_smoothing_against_hand_values():
+    real, fake = torch.tensor([0.5, -1.0]), torch.tensor([0.2, 2.0])
+    s = 0.1  # real target 0.9
+    softplus = lambda v: math.log1p(math.exp(v))  # noqa: E731
+    expected = (sum(0.9 * softplus(-r) + 0.1 * softplus(r) for r in (0.5, -1.0)) / 2
+                + sum(softplus(f) for f in (0.2, 2.0)) / 2)
+    for name in ("minimax", "nonsaturating", "ns"):
+        loss = get_loss(name, label_smoothing=s)
+        assert math.isclose(loss.d(real, fake).item(), expected, rel_tol=1e-6)
+        assert loss.g is get_loss(name).g  # only D's real term changes
+    # s = 0 is the unsmoothed loss, and at s = 1/2 the real term is minimal at r = 0 (target 1/2)
+    assert get_loss("nonsaturating", 0.0) is get_loss("nonsaturating")
+    r = torch.tensor([0.0], requires_grad=True)
+    get_loss("minimax", 0.5).d(r, torch.zeros(1)).backward()
+    assert abs(r.grad.item()) < 1e-7
+
+
+@pytest.mark.parametrize("name", ["hinge", "wasserstein", "lsgan", "rpgan"])
+def test_label_smoothing_is_refused_where_there_is_no_bce_target(name):
+    with pytest.raises(ValueError, match="label_smoothing"):
+        get_loss(name, label_smoothing=0.1)
+    with pytest.raises(ValueError, match="label_smoothing must be in"):
+        get_loss("nonsaturating", label_smoothing=1.0)
+
+
+def test_families_take_label_smoothing():
+    from conftest import digits_gan
+
+    model = digits_gan(label_smoothing=0.1)
+    real, fake = torch.tensor([1.0]), torch.tensor([-1.0])
+    assert math.isclose(model.adversarial.d(real, fake).item(),
+                        losses.minimax_d(real, fake, label_smoothing=0.1).item())
+    with pytest.raises(ValueError, match="label_smoothing"):
+        digits_gan(loss="hinge", label_smoothing=0.1)
