@@ -70,6 +70,12 @@ CASES = {
     "r3gan_digits_total_batch_kimg": Case(
         10, 8, ["--data.init_args.total_batch_size=16", "--model.init_args.max_kimg=0.064",
                 "--model.init_args.decay_kimg=0.032"], preset="r3gan_digits", images=64),
+    # nearest-neighbour + conv upsampling with gated-shortcut stages (the gates' 1x1 convolutions and the
+    # shortcuts' all-reduced like any weight); no batch norm in either network (per-rank statistics)
+    "dcgan_nearest_digits": Case(4, 8, ["--model.init_args.generator.init_args.block=gated",
+                                        *[f"--model.init_args.{net}.init_args.{key}={value}"
+                                          for net in ("generator", "discriminator")
+                                          for key, value in (("norm", "none"), ("base_channels", 8))]]),
 }
 # Weight tolerance per preset. Adam divides each gradient entry by its running RMS, so a rounding-level
 # difference in a near-zero gradient entry (the sum over 2 ranks vs over one batch of 2b) can move that

@@ -9,7 +9,9 @@ import pytest
 import torch
 from conftest import make_trainer
 
+import evaluate
 from callbacks import GenerativeMetrics
+from callbacks.images import save_png
 from callbacks.metrics.spectrum import (
     SpectrumAccumulator,
     high_frequency_share,
@@ -105,3 +107,17 @@ def test_generative_metrics_reports_generated_real_and_ratio_without_an_extracto
     assert values["metrics/hf_energy_real"] == pytest.approx(high_frequency_share(real[order]), rel=1e-9)
     assert values["metrics/hf_energy"] == pytest.approx(values["metrics/hf_energy_fake"] / values["metrics/hf_energy_real"])
     assert 0 < values["metrics/hf_energy_fake"] < 1
+
+
+def test_evaluate_py_reports_hf_energy_of_a_folder(tmp_path):
+    y, x = _grid(32, 32)
+    checker = (((x + y) % 2) * 255).to(torch.uint8)[None]  # the Nyquist pattern: share 1 once read in [-1, 1]
+    for i in range(4):
+        save_png(checker, tmp_path / "fake" / f"{i}.png")
+    values = evaluate.main(["--fake", str(tmp_path / "fake"), "--real", "digits", "--num_real", "50",
+                            "--metrics", "hf_energy", "--num_workers", "0", "--no_progress"])
+    assert values["hf_energy_fake"] == pytest.approx(1.0, abs=1e-9)
+    assert 0 < values["hf_energy_real"] < 0.5
+    assert values["hf_energy"] == pytest.approx(1.0 / values["hf_energy_real"])
+    with pytest.raises(SystemExit):  # the real share needs real images
+        evaluate.main(["--fake", str(tmp_path / "fake"), "--metrics", "hf_energy"])

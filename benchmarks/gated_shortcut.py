@@ -1,0 +1,65 @@
+"""Gated shortcut ablation: the digits DCGAN with its plain generator stages against gated-shortcut stages.
+
+What is measured:
+    ``configs/dcgan_digits.yaml`` (the quickstart) is trained with the generator's ``block: plain`` (the
+    paper's stages), ``block: residual`` (each hidden stage plus a 1x1-conv shortcut) and ``block: gated``
+    (the two merged by a learned sigmoid gate, ``g * shortcut + (1 - g) * stage``;
+    ``gan_modules.nets.layers.GatedShortcut``, after "Effective Shortcut Technique for GAN",
+    arXiv:2201.11351), everything else equal, for the same ``--generator-steps``. Each generator (the EMA
+    one) is scored with ``benchmarks/digits_quality.py``'s helpers: FID, KID and IS of ``--num-samples``
+    samples against the 1,438 training digits in the DigitsClassifier's features (comparable only with
+    each other), and the generator's parameter count. ``train s`` is the wall-clock time of ``train.py
+    fit``. One seed per variant: differences within a run-to-run spread are not a ranking.
+
+Usage::
+
+    python benchmarks/gated_shortcut.py            # 1200 generator steps, 2000 samples per variant
+    python benchmarks/gated_shortcut.py --quick    # 10 steps: checks that the script works, prints only
+
+The table goes to stdout and, except with ``--quick``, into the ``gated_shortcut`` section of
+``docs/results.md`` (``--out`` names another file, and makes ``--quick`` write too).
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from benchmarks._ablation import Variant, arguments, run  # noqa: E402
+from benchmarks._results import RESULTS, machine, write_section  # noqa: E402
+
+PRESET = ROOT / "configs" / "dcgan_digits.yaml"
+BLOCK = "--model.init_args.generator.init_args.block="
+VARIANTS = [Variant(block, PRESET, (BLOCK + block,)) for block in ("plain", "residual", "gated")]
+
+
+def table(rows: list[dict], args, command: str) -> str:
+    lines = ["## Gated shortcut", "", f"`{command}` on {machine()}.", "",
+             f"`dcgan_digits` with each generator block, {args.generator_steps} generator steps; {args.num_samples} "
+             "samples of the EMA generator scored against the training digits in the DigitsClassifier's features.",
+             "", "| block | G parameters | train s | FID | KID ×10³ | IS |", "| --- | ---: | ---: | ---: | ---: | ---: |"]
+    for row in rows:
+        if "error" in row:
+            lines.append(f"| {row['variant']} | – | – | failed: {row['error'][:80]} | | |")
+            continue
+        lines.append(f"| {row['variant']} | {row['g_params']:,} | {row['train_s']:.0f} | {row['fid']:.2f} | "
+                     f"{row['kid'] * 1e3:.1f} | {row['is']:.2f} |")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> list[dict]:
+    args = arguments(__doc__.splitlines()[0]).parse_args(argv)
+    command = " ".join(["python benchmarks/gated_shortcut.py", *(sys.argv[1:] if argv is None else argv)])
+    rows, _ = run(VARIANTS, args)
+    markdown = table(rows, args, command)
+    print(markdown)
+    if args.out is not None or not args.quick:  # quick numbers never replace the real table by default
+        print(f"written to {write_section('gated_shortcut', markdown, args.out or RESULTS)}", file=sys.stderr)
+    return rows
+
+
+if __name__ == "__main__":
+    main()
