@@ -14,10 +14,12 @@ import argparse
 import json
 import sys
 import tempfile
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import NamedTuple
 
+from benchmarks._results import RESULTS, write_section
 from benchmarks.digits_quality import evaluate_preset, train
 from callbacks.metrics.digits_classifier import DigitsClassifier, load_digits_split
 from callbacks.metrics.spectrum import high_frequency_share
@@ -73,3 +75,19 @@ def run(variants: list[Variant], args: argparse.Namespace) -> tuple[list[dict], 
     with tempfile.TemporaryDirectory(prefix="digits_ablation_") as tmp, ThreadPoolExecutor(args.jobs) as pool:
         rows = list(pool.map(lambda variant: one(variant, tmp), variants))
     return rows, high_frequency_share(train_x)
+
+
+def main(script: str, section: str, variants: list[Variant],
+         table: Callable[[list[dict], float, argparse.Namespace, str], str], argv: list[str] | None) -> list[dict]:
+    """An ablation script's whole run: parse ``argv`` (the script's docstring's first line as description),
+    train and score ``variants``, print ``table(rows, real_hf_share, args, command)`` and, except with
+    ``--quick`` (unless ``--out``), write it into ``section`` of docs/results.md."""
+    module = sys.modules.get("__main__")
+    args = arguments((getattr(module, "__doc__", None) or script).splitlines()[0]).parse_args(argv)
+    command = " ".join([f"python benchmarks/{script}", *(sys.argv[1:] if argv is None else argv)])
+    rows, real_share = run(variants, args)
+    markdown = table(rows, real_share, args, command)
+    print(markdown)
+    if args.out is not None or not args.quick:  # quick numbers never replace the real table by default
+        print(f"written to {write_section(section, markdown, args.out or RESULTS)}", file=sys.stderr)
+    return rows

@@ -12,13 +12,10 @@ What is measured:
     for the training digits, and their ratio (above 1: more energy at the highest frequencies than the
     data, the checkerboard's signature).
 
-Usage::
-
-    python benchmarks/checkerboard.py            # 1200 generator steps, 2000 samples per preset
-    python benchmarks/checkerboard.py --quick    # 10 steps: checks that the script works, prints only
-
-The table goes to stdout and, except with ``--quick``, into the ``checkerboard`` section of
-``docs/results.md`` (``--out`` names another file, and makes ``--quick`` write too).
+Run ``python benchmarks/checkerboard.py`` for the table (1200 generator steps and 2000 samples per preset by
+default), printed and written into the ``checkerboard`` section of ``docs/results.md`` (``--out FILE`` for
+another file); ``--quick`` trains 10 steps and only prints, to check the script. Options as every ablation
+(``benchmarks/_ablation.py``).
 """
 
 from __future__ import annotations
@@ -29,8 +26,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from benchmarks._ablation import Variant, arguments, run  # noqa: E402
-from benchmarks._results import RESULTS, machine, write_section  # noqa: E402
+from benchmarks._ablation import Variant, main  # noqa: E402
+from benchmarks._results import machine  # noqa: E402
 
 VARIANTS = [Variant("transposed", ROOT / "configs" / "dcgan_digits.yaml"),
             Variant("nearest_conv", ROOT / "configs" / "dcgan_nearest_digits.yaml")]
@@ -52,16 +49,5 @@ def table(rows: list[dict], real_share: float, args, command: str) -> str:
     return "\n".join(lines)
 
 
-def main(argv: list[str] | None = None) -> list[dict]:
-    args = arguments(__doc__.splitlines()[0]).parse_args(argv)
-    command = " ".join(["python benchmarks/checkerboard.py", *(sys.argv[1:] if argv is None else argv)])
-    rows, real_share = run(VARIANTS, args)
-    markdown = table(rows, real_share, args, command)
-    print(markdown)
-    if args.out is not None or not args.quick:  # quick numbers never replace the real table by default
-        print(f"written to {write_section('checkerboard', markdown, args.out or RESULTS)}", file=sys.stderr)
-    return rows
-
-
 if __name__ == "__main__":
-    main()
+    main("checkerboard.py", "checkerboard", VARIANTS, table, None)

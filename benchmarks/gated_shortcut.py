@@ -11,13 +11,9 @@ What is measured:
     each other), and the generator's parameter count. ``train s`` is the wall-clock time of ``train.py
     fit``. One seed per variant: differences within a run-to-run spread are not a ranking.
 
-Usage::
-
-    python benchmarks/gated_shortcut.py            # 1200 generator steps, 2000 samples per variant
-    python benchmarks/gated_shortcut.py --quick    # 10 steps: checks that the script works, prints only
-
-The table goes to stdout and, except with ``--quick``, into the ``gated_shortcut`` section of
-``docs/results.md`` (``--out`` names another file, and makes ``--quick`` write too).
+Usage: ``python benchmarks/gated_shortcut.py`` (1200 generator steps, 2000 samples per variant; the table
+to stdout and the ``gated_shortcut`` section of ``docs/results.md``, or ``--out FILE``); ``--quick`` (10 steps,
+prints only) checks that the script works. Options: ``benchmarks/_ablation.py``.
 """
 
 from __future__ import annotations
@@ -28,15 +24,15 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from benchmarks._ablation import Variant, arguments, run  # noqa: E402
-from benchmarks._results import RESULTS, machine, write_section  # noqa: E402
+from benchmarks._ablation import Variant, main  # noqa: E402
+from benchmarks._results import machine  # noqa: E402
 
 PRESET = ROOT / "configs" / "dcgan_digits.yaml"
 BLOCK = "--model.init_args.generator.init_args.block="
 VARIANTS = [Variant(block, PRESET, (BLOCK + block,)) for block in ("plain", "residual", "gated")]
 
 
-def table(rows: list[dict], args, command: str) -> str:
+def table(rows: list[dict], real_share: float, args, command: str) -> str:
     lines = ["## Gated shortcut", "", f"`{command}` on {machine()}.", "",
              f"`dcgan_digits` with each generator block, {args.generator_steps} generator steps; {args.num_samples} "
              "samples of the EMA generator scored against the training digits in the DigitsClassifier's features.",
@@ -50,16 +46,5 @@ def table(rows: list[dict], args, command: str) -> str:
     return "\n".join(lines)
 
 
-def main(argv: list[str] | None = None) -> list[dict]:
-    args = arguments(__doc__.splitlines()[0]).parse_args(argv)
-    command = " ".join(["python benchmarks/gated_shortcut.py", *(sys.argv[1:] if argv is None else argv)])
-    rows, _ = run(VARIANTS, args)
-    markdown = table(rows, args, command)
-    print(markdown)
-    if args.out is not None or not args.quick:  # quick numbers never replace the real table by default
-        print(f"written to {write_section('gated_shortcut', markdown, args.out or RESULTS)}", file=sys.stderr)
-    return rows
-
-
 if __name__ == "__main__":
-    main()
+    main("gated_shortcut.py", "gated_shortcut", VARIANTS, table, None)
