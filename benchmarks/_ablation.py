@@ -19,7 +19,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import NamedTuple
 
-from benchmarks._results import RESULTS, write_section
+from benchmarks._results import RESULTS, machine, write_section
 from benchmarks.digits_quality import evaluate_preset, train
 from callbacks.metrics.digits_classifier import DigitsClassifier, load_digits_split
 from callbacks.metrics.spectrum import high_frequency_share
@@ -91,3 +91,17 @@ def main(script: str, section: str, variants: list[Variant],
     if args.out is not None or not args.quick:  # quick numbers never replace the real table by default
         print(f"written to {write_section(section, markdown, args.out or RESULTS)}", file=sys.stderr)
     return rows
+
+
+def markdown(title: str, command: str, caption: str, columns: list[str], rows: list[dict],
+             cells: Callable[[dict], list[str]]) -> str:
+    """A results section: ``title``, the command and machine, ``caption``, then one table row per variant.
+
+    ``columns`` start with the variant's name column; ``cells(row)`` gives the others. A failed variant's row
+    shows its error instead."""
+    lines = [f"## {title}", "", f"`{command}` on {machine()}.", "", caption, "",
+             "| " + " | ".join(columns) + " |", "| --- | " + " | ".join("---:" for _ in columns[1:]) + " |"]
+    for row in rows:
+        values = [f"failed: {row['error'][:80]}", *[""] * (len(columns) - 2)] if "error" in row else cells(row)
+        lines.append("| " + " | ".join([row["variant"], *values]) + " |")
+    return "\n".join(lines)

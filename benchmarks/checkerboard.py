@@ -26,27 +26,21 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from benchmarks._ablation import Variant, main  # noqa: E402
-from benchmarks._results import machine  # noqa: E402
+from benchmarks._ablation import Variant, main, markdown  # noqa: E402
 
 VARIANTS = [Variant("transposed", ROOT / "configs" / "dcgan_digits.yaml"),
             Variant("nearest_conv", ROOT / "configs" / "dcgan_nearest_digits.yaml")]
 
 
 def table(rows: list[dict], real_share: float, args, command: str) -> str:
-    lines = ["## Checkerboard artifacts", "", f"`{command}` on {machine()}.", "",
-             f"Each preset trained for {args.generator_steps} generator steps; {args.num_samples} samples of the EMA "
-             "generator. HF share: the share of the mean power spectrum above 3/4 of Nyquist (radial frequency); "
-             f"the training digits' share is {real_share:.5f}. FID/KID in the DigitsClassifier's features.",
-             "", "| preset | upsampling | HF share | HF ratio (generated / real) | FID | KID ×10³ |",
-             "| --- | --- | ---: | ---: | ---: | ---: |"]
-    for row in rows:
-        if "error" in row:
-            lines.append(f"| {row['preset']} | {row['variant']} | failed: {row['error'][:80]} | | | |")
-            continue
-        lines.append(f"| {row['preset']} | {row['variant']} | {row['hf_share']:.5f} | "
-                     f"{row['hf_share'] / real_share:.2f} | {row['fid']:.2f} | {row['kid'] * 1e3:.1f} |")
-    return "\n".join(lines)
+    caption = (f"Each preset trained for {args.generator_steps} generator steps; {args.num_samples} samples of the EMA "
+               "generator. HF share: the share of the mean power spectrum above 3/4 of Nyquist (radial frequency); "
+               f"the training digits' share is {real_share:.5f}. FID/KID in the DigitsClassifier's features "
+               "(`dcgan_digits`: transposed convolutions; `dcgan_nearest_digits`: nearest-neighbour + 3x3 convolution).")
+    return markdown("Checkerboard artifacts", command, caption,
+                    ["upsampling", "HF share", "HF ratio (generated / real)", "FID", "KID ×10³"], rows,
+                    lambda row: [f"{row['hf_share']:.5f}", f"{row['hf_share'] / real_share:.2f}", f"{row['fid']:.2f}",
+                                 f"{row['kid'] * 1e3:.1f}"])
 
 
 if __name__ == "__main__":

@@ -24,8 +24,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from benchmarks._ablation import Variant, main  # noqa: E402
-from benchmarks._results import machine  # noqa: E402
+from benchmarks._ablation import Variant, main, markdown  # noqa: E402
 
 PRESET = ROOT / "configs" / "dcgan_digits.yaml"
 BLOCK = "--model.init_args.generator.init_args.block="
@@ -33,17 +32,11 @@ VARIANTS = [Variant(block, PRESET, (BLOCK + block,)) for block in ("plain", "res
 
 
 def table(rows: list[dict], real_share: float, args, command: str) -> str:
-    lines = ["## Gated shortcut", "", f"`{command}` on {machine()}.", "",
-             f"`dcgan_digits` with each generator block, {args.generator_steps} generator steps; {args.num_samples} "
-             "samples of the EMA generator scored against the training digits in the DigitsClassifier's features.",
-             "", "| block | G parameters | train s | FID | KID ×10³ | IS |", "| --- | ---: | ---: | ---: | ---: | ---: |"]
-    for row in rows:
-        if "error" in row:
-            lines.append(f"| {row['variant']} | – | – | failed: {row['error'][:80]} | | |")
-            continue
-        lines.append(f"| {row['variant']} | {row['g_params']:,} | {row['train_s']:.0f} | {row['fid']:.2f} | "
-                     f"{row['kid'] * 1e3:.1f} | {row['is']:.2f} |")
-    return "\n".join(lines)
+    caption = (f"`dcgan_digits` with each generator block, {args.generator_steps} generator steps; {args.num_samples} "
+               "samples of the EMA generator scored against the training digits in the DigitsClassifier's features.")
+    return markdown("Gated shortcut", command, caption, ["block", "G parameters", "train s", "FID", "KID ×10³", "IS"],
+                    rows, lambda row: [f"{row['g_params']:,}", f"{row['train_s']:.0f}", f"{row['fid']:.2f}",
+                                       f"{row['kid'] * 1e3:.1f}", f"{row['is']:.2f}"])
 
 
 if __name__ == "__main__":
