@@ -77,13 +77,13 @@ def run(variants: list[Variant], args: argparse.Namespace) -> tuple[list[dict], 
     return rows, high_frequency_share(train_x)
 
 
-def main(script: str, section: str, variants: list[Variant],
-         table: Callable[[list[dict], float, argparse.Namespace, str], str], argv: list[str] | None) -> list[dict]:
-    """An ablation script's whole run: parse ``argv`` (the script's docstring's first line as description),
-    train and score ``variants``, print ``table(rows, real_hf_share, args, command)`` and, except with
-    ``--quick`` (unless ``--out``), write it into ``section`` of docs/results.md."""
-    module = sys.modules.get("__main__")
-    args = arguments((getattr(module, "__doc__", None) or script).splitlines()[0]).parse_args(argv)
+def run_ablation(description: str, script: str, section: str, variants: list[Variant],
+                 table: Callable[[list[dict], float, argparse.Namespace, str], str],
+                 argv: list[str] | None) -> list[dict]:
+    """An ablation script's whole run: parse ``argv`` (``None``: the command line), train and score
+    ``variants``, print ``table(rows, real_hf_share, args, command)`` and, except with ``--quick`` (unless
+    ``--out``), write it into ``section`` of docs/results.md."""
+    args = arguments(description).parse_args(argv)
     command = " ".join([f"python benchmarks/{script}", *(sys.argv[1:] if argv is None else argv)])
     rows, real_share = run(variants, args)
     markdown = table(rows, real_share, args, command)

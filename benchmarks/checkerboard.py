@@ -26,7 +26,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from benchmarks._ablation import Variant, main, markdown  # noqa: E402
+from benchmarks._ablation import Variant, markdown, run_ablation  # noqa: E402
 
 VARIANTS = [Variant("transposed", ROOT / "configs" / "dcgan_digits.yaml"),
             Variant("nearest_conv", ROOT / "configs" / "dcgan_nearest_digits.yaml")]
@@ -43,5 +43,9 @@ def table(rows: list[dict], real_share: float, args, command: str) -> str:
                                  f"{row['kid'] * 1e3:.1f}"])
 
 
+def main(argv: list[str] | None = None) -> list[dict]:
+    return run_ablation(__doc__.splitlines()[0], "checkerboard.py", "checkerboard", VARIANTS, table, argv)
+
+
 if __name__ == "__main__":
-    main("checkerboard.py", "checkerboard", VARIANTS, table, None)
+    main()

@@ -24,7 +24,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from benchmarks._ablation import Variant, main, markdown  # noqa: E402
+from benchmarks._ablation import Variant, markdown, run_ablation  # noqa: E402
 
 PRESET = ROOT / "configs" / "dcgan_digits.yaml"
 BLOCK = "--model.init_args.generator.init_args.block="
@@ -39,5 +39,9 @@ def table(rows: list[dict], real_share: float, args, command: str) -> str:
                                        f"{row['kid'] * 1e3:.1f}", f"{row['is']:.2f}"])
 
 
+def main(argv: list[str] | None = None) -> list[dict]:
+    return run_ablation(__doc__.splitlines()[0], "gated_shortcut.py", "gated_shortcut", VARIANTS, table, argv)
+
+
 if __name__ == "__main__":
-    main("gated_shortcut.py", "gated_shortcut", VARIANTS, table, None)
+    main()
