@@ -13,7 +13,8 @@ statistics in that format, with the preprocessing mode recorded.
 Images stream through a ``DataLoader`` (``--num_workers``, a progress bar on stderr) and are dropped once
 embedded: FID keeps float64 sums, KID and the k-NN metrics the features of the first ``--max_features``
 images, IS running sums (``callbacks.metrics.streaming``), so memory does not grow with the number of
-images. ``--num_fake`` / ``--num_real`` pick the first files (sorted) before any image is decoded.
+images. ``--metrics hf_energy`` adds the high-frequency share of the images' power spectrum, fake, real and
+their ratio (``callbacks.metrics.spectrum``; needs ``--real``). ``--num_fake`` / ``--num_real`` pick the first files (sorted) before any image is decoded.
 Inception images are read at their own size (the network resizes them with its ``--resize`` mode) unless
 ``--image_size`` is given. The table goes to stdout and, with ``--json``, to a file.
 """
@@ -35,7 +36,7 @@ from callbacks.metrics.scoring import score_sets
 from callbacks.metrics.streaming import SUBSET_METRICS, SetSummary
 from datamodules.folder import DEFAULT_EXTENSIONS, _scan, load_image, open_image
 
-METRICS = ("fid", "kid", "is", "precision", "recall", "density", "coverage")
+METRICS = ("fid", "kid", "is", "precision", "recall", "density", "coverage", "hf_energy")
 REAL_METRICS = ("fid", *SUBSET_METRICS)
 
 
@@ -130,7 +131,7 @@ def embed_into(summary: SetSummary, extractor: nn.Module, dataset: Dataset, batc
     for batch in tqdm(loader, desc=description, unit="batch", disable=not progress, file=sys.stderr):
         out = extractor(batch["image"].to(device))
         index = torch.arange(start, start + len(batch["image"]))
-        summary.update(index, out["features"].float(), out["logits"].float())
+        summary.update(index, out["features"].float(), out["logits"].float(), images=batch["image"].to(device))
         start += len(index)
 
 
@@ -190,9 +191,9 @@ def main(argv: list[str] | None = None, extractor: nn.Module | None = None) -> d
 
     if "fid" in args.metrics and args.real is None and args.reference_stats is None:
         parser.error("fid needs a reference: give --real (a dataset or folder) or --reference_stats (an .npz with mu and sigma)")
-    needs_subset = any(m in SUBSET_METRICS for m in args.metrics)
-    if args.real is None and needs_subset:
-        parser.error(f"metrics {[m for m in args.metrics if m in SUBSET_METRICS]} need real images: give --real")
+    needs_real = [m for m in args.metrics if m in SUBSET_METRICS or m == "hf_energy"]
+    if args.real is None and needs_real:
+        parser.error(f"metrics {needs_real} need real images: give --real")
     for option, name in (("--fake", args.fake), ("--real", args.real)):
         if name is not None and not name.startswith("digits") and not Path(name).is_dir():
             parser.error(f"{option}: folder '{name}' does not exist")
@@ -226,9 +227,10 @@ def main(argv: list[str] | None = None, extractor: nn.Module | None = None) -> d
 
     fake = SetSummary(len(fake_set), args.metrics, max_features=args.max_features, is_seed=args.seed, device=device)
     embed_into(fake, extractor, fake_set, args.batch_size, args.num_workers, device, "fake", progress)
-    statistics, subset = None, None
-    if real_set is not None and (needs_subset or reference is None or args.save_real_stats):
-        real_metrics = [m for m in REAL_METRICS if m in args.metrics or (m == "fid" and args.save_real_stats)]
+    statistics, subset, spectrum = None, None, None
+    if real_set is not None and (needs_real or reference is None or args.save_real_stats):
+        real_metrics = [m for m in (*REAL_METRICS, "hf_energy")
+                        if m in args.metrics or (m == "fid" and args.save_real_stats)]
         real = SetSummary(len(real_set), real_metrics, max_features=args.max_features, device=device)
         embed_into(real, extractor, real_set, args.batch_size, args.num_workers, device, "real", progress)
         if real.moments is not None:
@@ -236,10 +238,11 @@ def main(argv: list[str] | None = None, extractor: nn.Module | None = None) -> d
             if args.save_real_stats:
                 save_reference_statistics(args.save_real_stats, *statistics, len(real_set), preprocessing)
         subset = real.subset.rows.cpu() if real.subset is not None else None
+        spectrum = real.spectrum.spectrum if real.spectrum is not None else None
     if reference is not None:
         statistics = (reference.mu, reference.sigma)
     values = score_sets(fake, args.metrics, statistics, subset, kid_subsets=args.kid_subsets,
-                        kid_subset_size=args.kid_subset_size, seed=args.seed)
+                        kid_subset_size=args.kid_subset_size, seed=args.seed, real_spectrum=spectrum)
     n_real = len(real_set) if real_set is not None else reference.num_samples
     where = args.real or args.reference_stats
     mode = f", preprocessing {preprocessing}" if preprocessing else ""

@@ -60,6 +60,7 @@ sys.path.insert(0, str(ROOT))
 
 from benchmarks._results import RESULTS, machine, write_section  # noqa: E402
 from callbacks.metrics.digits_classifier import DigitsClassifier, DigitsCNN, _augment, load_digits_split  # noqa: E402
+from callbacks.metrics.spectrum import high_frequency_share  # noqa: E402
 from evaluate import embed, score  # noqa: E402
 from gan_modules import load_generator  # noqa: E402
 from gan_modules.latent_prior import draw_latents  # noqa: E402
@@ -89,18 +90,19 @@ def family(config: Path) -> str:
 
 
 def train(config: Path, run_dir: Path, steps: int, threads: int | None = None, grid_every: int | None = None,
-          overrides: list[str] | None = None) -> float:
+          overrides: list[str] | tuple[str, ...] = ()) -> float:
     """Runs ``train.py fit`` on one preset in a subprocess; returns its wall-clock seconds.
 
     One sample grid at the end, or one every ``grid_every`` generator steps (which also shows how far
-    a long run has come). ``overrides`` are further ``train.py`` options (``--model.init_args.augment=ada``)."""
+    a long run has come). ``overrides``: more command-line arguments (an ablation's variant, e.g.
+    ``--model.init_args.generator.init_args.block=gated``)."""
     command = [sys.executable, str(ROOT / "train.py"), "fit", "--config", str(config),
                f"--trainer.default_root_dir={run_dir}", f"--model.init_args.max_generator_steps={steps}",
                # the preset's own metric callbacks and validation are replaced by the scoring below
                "--trainer.callbacks=[]", "--trainer.callbacks+=callbacks.SampleGrid",
                f"--trainer.callbacks.every_n_generator_steps={grid_every or steps}", "--trainer.limit_val_batches=0",
                "--trainer.logger=false", "--trainer.enable_progress_bar=false", "--trainer.enable_model_summary=false",
-               *(overrides or [])]
+               *overrides]
     env = {**os.environ, "PYTHONWARNINGS": "ignore"}
     if threads is not None:
         env.update(OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads))
@@ -163,12 +165,15 @@ def accuracy(net: DigitsCNN, images: torch.Tensor, labels: torch.Tensor) -> floa
 
 
 def evaluate_preset(ckpt: Path, extractor: DigitsClassifier, real_feats: torch.Tensor, test: tuple, args) -> dict:
-    """All the numbers of one trained preset."""
+    """All the numbers of one trained preset (``g_params``: the generator's parameters; ``hf_share``: the
+    high-frequency share of the samples' power spectrum, ``callbacks.metrics.spectrum``)."""
     generator = load_generator(ckpt)
     images, labels = generate(generator, args.num_samples, args.seed)
     feats, logits = embed(extractor, images, 250)
     out = score(real_feats, feats, logits, ["fid", "kid", "is"], seed=args.seed)
     out.update(class_statistics(logits, labels))
+    out["g_params"] = sum(p.numel() for p in generator.parameters())
+    out["hf_share"] = high_frequency_share(images)
     if generator.num_classes:
         cas_images, cas_labels = generate(generator, args.cas_samples, args.seed + 1)
         out["cas"] = accuracy(train_classifier(cas_images, cas_labels, args.cas_epochs, args.seed), *test)

@@ -1,4 +1,5 @@
-"""GenerativeMetrics: FID, KID, IS, precision/recall, density/coverage, class statistics, mode coverage.
+"""GenerativeMetrics: FID, KID, IS, precision/recall, density/coverage, class statistics, mode coverage,
+high-frequency energy.
 
 Streams: samples are generated, embedded and dropped batch by batch. FID needs only each set's float64
 count, sum and sum of outer products of the features; KID, precision/recall and density/coverage use the
@@ -49,7 +50,8 @@ from callbacks.sample_grid import run_dir
 
 FEATURE_METRICS = ("fid", *SUBSET_METRICS)
 LOGIT_METRICS = ("is", "class_histogram", "accuracy")
-VALID_METRICS = (*FEATURE_METRICS, *LOGIT_METRICS, "modes", "ppl")
+PIXEL_METRICS = ("modes", "hf_energy")  # computed on the samples themselves, without the extractor
+VALID_METRICS = (*FEATURE_METRICS, *LOGIT_METRICS, *PIXEL_METRICS, "ppl")
 TRANSLATION_METRICS = (*FEATURE_METRICS, "is")
 REAL_METRICS = ("fid", *SUBSET_METRICS)  # what a reference set needs: moments and the subset
 
@@ -94,7 +96,9 @@ class GenerativeMetrics(L.Callback):
         metrics: names among fid, kid, is, precision, recall, density, coverage, class_histogram,
             accuracy (conditional models), modes (2D toy data; uses the datamodule's ``modes`` and ``std``),
             ppl (perceptual path length of the sampling generator, distances in the extractor's features;
-            ``metrics/ppl`` and ``metrics/ppl_unfiltered``).
+            ``metrics/ppl`` and ``metrics/ppl_unfiltered``), hf_energy (the share of the images' power
+            spectrum above ``hf_cutoff``: ``metrics/hf_energy`` generated / real, ``metrics/hf_energy_fake``,
+            ``metrics/hf_energy_real``; see ``callbacks.metrics.spectrum``; noise-to-image only).
             Translation families accept fid, kid, precision, recall, density, coverage and is.
         num_samples: generated samples per evaluation, split across ranks (translation: at most this
             many test items).
@@ -118,6 +122,7 @@ class GenerativeMetrics(L.Callback):
         ppl_samples: paths of the perceptual path length (every rank computes all of them, from ``seed``,
             so every rank logs the same value).
         ppl_space: ``"z"`` (slerp) or ``"w"`` (StyleGAN's mapped latents, lerp).
+        hf_cutoff: ``hf_energy``'s cutoff, a radial frequency in units of the Nyquist frequency.
     """
 
     def __init__(
@@ -140,13 +145,16 @@ class GenerativeMetrics(L.Callback):
         prefix: str = "metrics",
         ppl_samples: int = 10_000,
         ppl_space: str = "z",
+        hf_cutoff: float = 0.75,
     ) -> None:
         self.metrics = list(metrics) if metrics is not None else ["fid", "kid", "is"]
         unknown = [m for m in self.metrics if m not in VALID_METRICS]
         if unknown:
             raise ValueError(f"unknown metric(s) {unknown}; valid: {', '.join(VALID_METRICS)}")
-        if extractor is None and any(m != "modes" for m in self.metrics):
+        if extractor is None and any(m not in PIXEL_METRICS for m in self.metrics):
             raise ValueError(f"metrics {self.metrics} need a feature extractor (GenerativeMetrics' extractor argument)")
+        if not 0.0 <= hf_cutoff < 2 ** 0.5:
+            raise ValueError(f"GenerativeMetrics' hf_cutoff must be in [0, sqrt(2)) (units of Nyquist), got {hf_cutoff}")
         if real_split not in ("train", "val"):
             raise ValueError(f"real_split must be 'train' or 'val', got '{real_split}'")
         for name, value, low in (("num_samples", num_samples, 2), ("batch_size", batch_size, 1),
@@ -166,6 +174,7 @@ class GenerativeMetrics(L.Callback):
                              f"got '{ppl_space}' and {ppl_samples}")
         self.seed, self.prefix = seed, prefix
         self.ppl_samples, self.ppl_space = ppl_samples, ppl_space
+        self.hf_cutoff = hf_cutoff
         self.last: dict[str, float] = {}
         self._last_step = -1
         self._real: dict[str, Any] | None = None
@@ -220,12 +229,13 @@ class GenerativeMetrics(L.Callback):
 
     def _summary(self, num_items: int, metrics: list[str], device: torch.device) -> SetSummary:
         return SetSummary(num_items, metrics, max_features=self.max_features, is_splits=10, is_seed=self.seed,
-                          keep_raw="modes" in metrics, device=device)
+                          keep_raw="modes" in metrics, hf_cutoff=self.hf_cutoff, device=device)
 
     def _score(self, fake: SetSummary, real: dict[str, Any]) -> dict[str, float]:
         statistics = (real["mu"], real["sigma"]) if "mu" in real else None
         return score_sets(fake, [m for m in self.metrics if m not in ("modes", "ppl")], statistics, real.get("subset"),
-                          kid_subsets=self.kid_subsets, kid_subset_size=self.kid_subset_size, seed=self.seed)
+                          kid_subsets=self.kid_subsets, kid_subset_size=self.kid_subset_size, seed=self.seed,
+                          real_spectrum=real.get("spectrum"))
 
     def _noise_metrics(self, trainer: L.Trainer, pl_module: Any) -> dict[str, float]:
         num_classes = pl_module.num_classes
@@ -239,7 +249,8 @@ class GenerativeMetrics(L.Callback):
             samples = pl_module.metric_samples(len(index), labels, pl_module.latents(len(index), latents),
                                                self.seed * 1_000_003 + b)
             features, logits = self._embed(samples, pl_module.device) if fake.needs_features else (None, None)
-            fake.update(index, features, logits, labels, raw=samples.flatten(1).float() if fake.keep_raw else None)
+            fake.update(index, features, logits, labels, raw=samples.flatten(1).float() if fake.keep_raw else None,
+                        images=samples)
         self._all_reduce(trainer, fake)
         out: dict[str, float] = {}
         if "modes" in self.metrics:
@@ -247,7 +258,7 @@ class GenerativeMetrics(L.Callback):
             if not hasattr(datamodule, "modes"):
                 raise ValueError(f"metric 'modes' needs a datamodule with 'modes' and 'std' (got {type(datamodule).__name__})")
             out.update(mode_coverage(fake.raw.rows.cpu(), datamodule.modes, datamodule.std))
-        if fake.needs_features:
+        if fake.needs_features or fake.spectrum is not None:
             out.update(self._score(fake, self._real_reference(trainer, pl_module)))
         if "ppl" in self.metrics:
             out.update(self._ppl(pl_module))
@@ -314,7 +325,9 @@ class GenerativeMetrics(L.Callback):
                               summary.subset.rows.shape[1] if summary.subset is not None else 0,
                               summary.inception.prob_sum.shape[1] if summary.inception is not None else
                               len(summary.class_counts) if summary.class_counts is not None else 0,
-                              summary.raw.rows.shape[1] if summary.raw is not None else 0], device=device)
+                              summary.raw.rows.shape[1] if summary.raw is not None else 0,
+                              *(summary.spectrum.spectrum.shape if summary.spectrum is not None and
+                                summary.spectrum.spectrum is not None else (0, 0))], device=device)
         sizes = trainer.strategy.reduce(sizes, reduce_op="max")  # a rank without batches allocates the same parts
         summary.allocate(*(int(v) for v in sizes))
         for tensor in summary.tensors():
@@ -353,13 +366,16 @@ class GenerativeMetrics(L.Callback):
             out["mu"], out["sigma"] = real.moments.mean_covariance()
         if real.subset is not None:
             out["subset"] = real.subset.rows.cpu()
+        if real.spectrum is not None:
+            out["spectrum"] = real.spectrum.spectrum.cpu()
         return out
 
     def _real_reference(self, trainer: L.Trainer, pl_module: Any) -> dict[str, Any]:
-        """The real side: ``{"mu", "sigma"}`` (FID) and ``{"subset"}`` (the other feature metrics)."""
-        needs_subset = any(m in SUBSET_METRICS for m in self.metrics)
-        real = self._real_features(trainer, pl_module) if needs_subset or self.reference_stats is None else {}
-        real = {k: v for k, v in real.items() if k in ("mu", "sigma", "subset")}
+        """The real side: ``{"mu", "sigma"}`` (FID), ``{"subset"}`` (the other feature metrics) and
+        ``{"spectrum"}`` (``hf_energy``)."""
+        needs_real = any(m in SUBSET_METRICS or m == "hf_energy" for m in self.metrics)
+        real = self._real_features(trainer, pl_module) if needs_real or self.reference_stats is None else {}
+        real = {k: v for k, v in real.items() if k in ("mu", "sigma", "subset", "spectrum")}
         if self.reference_stats is not None and "fid" in self.metrics:
             if self._reference is None:
                 self._reference = load_reference_statistics(
@@ -375,6 +391,8 @@ class GenerativeMetrics(L.Callback):
                       "split": self.real_split, "shape": list(pl_module.sample_shape),
                       "extractor": getattr(self.extractor, "cache_id", type(self.extractor).__qualname__), "n": n,
                       "max_features": self.max_features}
+        if "hf_energy" in self.metrics:  # a key field only then, so the caches of the other metrics stay valid
+            key_fields["spectrum"] = True
         key = hashlib.sha256(json.dumps(key_fields, sort_keys=True).encode()).hexdigest()[:20]
         if self._real_key == key and self._real is not None:
             return self._real
@@ -383,10 +401,13 @@ class GenerativeMetrics(L.Callback):
         if cached:
             self._real = torch.load(path, map_location="cpu", weights_only=True)
         else:
-            real = self._summary(n, list(REAL_METRICS), pl_module.device)
+            real_metrics = list(REAL_METRICS) if self.extractor is not None else []
+            real = self._summary(n, real_metrics + (["hf_energy"] if "hf_energy" in self.metrics else []),
+                                 pl_module.device)
             order = torch.randperm(len(dataset), generator=torch.Generator().manual_seed(self.seed))[:n]
             for _, index, batch in self._batches(trainer, dataset, order):
-                real.update(index, self._embed(batch["image"], pl_module.device)[0])
+                features = self._embed(batch["image"], pl_module.device)[0] if self.extractor is not None else None
+                real.update(index, features, images=batch["image"].to(pl_module.device))
             self._all_reduce(trainer, real)
             self._real = {**self._as_reference(real), "count": n, "key": json.dumps(key_fields, sort_keys=True),
                           "preprocessing": str(getattr(self.extractor, "preprocessing", ""))}

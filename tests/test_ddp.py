@@ -85,6 +85,12 @@ CASES = {
                *[f"--model.init_args.{net}.init_args.{key}={value}" for net in ("generator", "discriminator")
                  for key, value in (("norm", "none"), ("base_channels", 8))]],
         preset="dcgan_digits") for augment in ("ada", "diffaugment")},
+    # nearest-neighbour + conv upsampling with gated-shortcut stages (the gates' 1x1 convolutions and the
+    # shortcuts' all-reduced like any weight); no batch norm in either network (per-rank statistics)
+    "dcgan_nearest_digits": Case(4, 8, ["--model.init_args.generator.init_args.block=gated",
+                                        *[f"--model.init_args.{net}.init_args.{key}={value}"
+                                          for net in ("generator", "discriminator")
+                                          for key, value in (("norm", "none"), ("base_channels", 8))]]),
 }
 # Weight tolerance per preset. Adam divides each gradient entry by its running RMS, so a rounding-level
 # difference in a near-zero gradient entry (the sum over 2 ranks vs over one batch of 2b) can move that

@@ -131,7 +131,7 @@ def test_missing_inception_weights_name_the_file_and_the_option(tmp_path):
         FIDInceptionV3(weights_path=str(tmp_path / "nowhere.pth"))
 
 
-SCORED = ["fid", "kid", "is", "precision", "recall", "density", "coverage"]
+SCORED = ["fid", "kid", "is", "precision", "recall", "density", "coverage", "hf_energy"]
 
 
 def _validate(tmp_path: Path, ckpt: Path, devices: int) -> dict:
@@ -182,6 +182,9 @@ def test_two_process_ddp_equals_one_process(tmp_path):
     # FID and IS come from float64 sums all-reduced across ranks: equal up to the order of additions.
     assert double["metrics/fid"] == pytest.approx(single["metrics/fid"], rel=1e-9)
     assert double["metrics/is"] == pytest.approx(single["metrics/is"], rel=1e-9)
+    # the spectrum sums too (over the 301 samples and the 250 real images)
+    for key in ("metrics/hf_energy", "metrics/hf_energy_fake", "metrics/hf_energy_real"):
+        assert double[key] == pytest.approx(single[key], rel=1e-9), key
     # KID and the k-NN metrics work on the first 200 samples' features, gathered exactly.
     for key in ("metrics/kid", "metrics/kid_std", "metrics/precision", "metrics/recall", "metrics/density",
                 "metrics/coverage"):

@@ -12,12 +12,13 @@ from torch import Tensor
 from callbacks.metrics.frechet import frechet_distance_from_statistics
 from callbacks.metrics.kid import kid_capped
 from callbacks.metrics.prdc import density_coverage, precision_recall
+from callbacks.metrics.spectrum import hf_energy, high_frequency_share_of
 from callbacks.metrics.streaming import SetSummary
 
 
 def score_sets(fake: SetSummary, metrics: list[str] | tuple[str, ...], real_statistics: tuple[Tensor, Tensor] | None,
                real_subset: Tensor | None, kid_subsets: int = 100, kid_subset_size: int = 1000,
-               seed: int = 0) -> dict[str, float]:
+               seed: int = 0, real_spectrum: Tensor | None = None) -> dict[str, float]:
     """Metric values (un-prefixed names) of ``fake`` against the reference.
 
     Args:
@@ -28,11 +29,12 @@ def score_sets(fake: SetSummary, metrics: list[str] | tuple[str, ...], real_stat
             precision / recall / density / coverage.
         kid_subsets, kid_subset_size: KID's subset count and size (capped loudly, see ``kid_capped``).
         seed: KID's subset sampler seed.
+        real_spectrum: ``[H, W]`` summed power spectrum of the reference images, needed for ``hf_energy``.
 
     Returns:
         ``fid``, ``kid`` and ``kid_std`` (or ``kid_subset_size`` when capped), ``is`` and ``is_std``,
         ``precision``, ``recall``, ``density``, ``coverage``, ``class_kl`` and ``classes_covered``,
-        ``accuracy``: those requested.
+        ``accuracy``, ``hf_energy`` with ``hf_energy_fake`` and ``hf_energy_real``: those requested.
     """
     out: dict[str, float] = {}
     if "fid" in metrics:
@@ -53,5 +55,9 @@ def score_sets(fake: SetSummary, metrics: list[str] | tuple[str, ...], real_stat
         out["classes_covered"] = float(nonzero.sum())
     if "accuracy" in metrics and fake.correct is not None:
         out["accuracy"] = float(fake.correct) / fake.num_items
+    if "hf_energy" in metrics:
+        if real_spectrum is None:
+            raise ValueError("metric 'hf_energy' needs the real images' power spectrum")
+        out.update(hf_energy(fake.spectrum.share(), high_frequency_share_of(real_spectrum, fake.spectrum.cutoff)))
     return out
 

@@ -10,7 +10,9 @@ float64 additions), and the set itself is never kept:
   a zero-initialised ``[capacity, d]`` buffer (rows no process owns stay zero, so a sum over processes
   fills each row from its owner exactly): the bounded, index-ordered subset for KID and the k-NN metrics;
 * :class:`InceptionScoreAccumulator`: per split, the sum of ``p(y|x)`` and of ``sum_y p log p``, from
-  which ``exp(E_x KL(p(y|x) || p(y)))`` of every split follows (Salimans et al. 2016).
+  which ``exp(E_x KL(p(y|x) || p(y)))`` of every split follows (Salimans et al. 2016);
+* :class:`~callbacks.metrics.spectrum.SpectrumAccumulator`: the summed power spectrum of the images
+  (the high-frequency energy, ``hf_energy``).
 """
 
 from __future__ import annotations
@@ -19,6 +21,8 @@ import math
 
 import torch
 from torch import Tensor
+
+from callbacks.metrics.spectrum import DEFAULT_CUTOFF, SpectrumAccumulator
 
 
 class FeatureMoments:
@@ -152,8 +156,9 @@ class SetSummary:
     Which parts are kept follows ``metrics``: FID keeps :class:`FeatureMoments`; KID and the k-NN metrics
     keep the :class:`IndexedSubset` of the first ``max_features`` rows; ``is`` keeps an
     :class:`InceptionScoreAccumulator`; ``class_histogram`` the count of each arg-max class; ``accuracy``
-    the count of arg-max classes equal to the given labels; ``raw`` (vector data, mode coverage) keeps
-    every sample, which is only meant for ``[N, D]`` toy data. The parts are allocated at the first
+    the count of arg-max classes equal to the given labels; ``hf_energy`` the summed power spectrum of
+    the images themselves; ``raw`` (vector data, mode coverage) keeps every sample, which is only meant
+    for ``[N, D]`` toy data. The parts are allocated at the first
     batch, when the sizes are known (or by :meth:`allocate`, for a process that saw no batch).
 
     Args:
@@ -162,12 +167,13 @@ class SetSummary:
         max_features: size bound of the feature subset.
         is_splits: Inception Score splits (capped at ``num_items``); is_seed: its shuffle seed.
         keep_raw: keep the raw samples (vector data).
+        hf_cutoff: ``hf_energy``'s cutoff (radial frequency in units of Nyquist).
         device: where the sums live.
     """
 
     def __init__(self, num_items: int, metrics: list[str] | tuple[str, ...], max_features: int = 10_000,
                  is_splits: int = 10, is_seed: int | None = 0, keep_raw: bool = False,
-                 device: torch.device | str = "cpu") -> None:
+                 hf_cutoff: float = DEFAULT_CUTOFF, device: torch.device | str = "cpu") -> None:
         self.num_items, self.metrics, self.device = num_items, tuple(metrics), device
         self.subset_size = min(num_items, max_features)
         self.is_splits, self.is_seed, self.keep_raw = min(is_splits, num_items), is_seed, keep_raw
@@ -177,13 +183,15 @@ class SetSummary:
         self.class_counts: Tensor | None = None
         self.correct: Tensor | None = None
         self.raw: IndexedSubset | None = None
+        self.spectrum = SpectrumAccumulator(hf_cutoff, device) if "hf_energy" in self.metrics else None
 
     @property
     def needs_features(self) -> bool:
-        return any(m not in ("modes",) for m in self.metrics)
+        return any(m not in ("modes", "hf_energy") for m in self.metrics)
 
-    def allocate(self, feature_dim: int, num_classes: int, raw_dim: int) -> None:
-        """Creates the parts (idempotent) for features ``[*, feature_dim]``, logits ``[*, num_classes]``."""
+    def allocate(self, feature_dim: int, num_classes: int, raw_dim: int, height: int = 0, width: int = 0) -> None:
+        """Creates the parts (idempotent) for features ``[*, feature_dim]``, logits ``[*, num_classes]``,
+        raw samples ``[*, raw_dim]`` and images ``[*, C, height, width]``."""
         if self.moments is None and "fid" in self.metrics:
             self.moments = FeatureMoments(feature_dim, self.device)
         if self.subset is None and any(m in SUBSET_METRICS for m in self.metrics):
@@ -197,15 +205,18 @@ class SetSummary:
             self.correct = torch.zeros((), dtype=torch.float64, device=self.device)
         if self.raw is None and self.keep_raw:
             self.raw = IndexedSubset(self.num_items, raw_dim, self.device)
+        if self.spectrum is not None and height and width:
+            self.spectrum.allocate(height, width)
 
     def update(self, indices: Tensor, features: Tensor | None = None, logits: Tensor | None = None,
-               labels: Tensor | None = None, raw: Tensor | None = None) -> None:
+               labels: Tensor | None = None, raw: Tensor | None = None, images: Tensor | None = None) -> None:
         """Adds rows ``indices [n]`` (global, each seen once over all processes).
 
         Args:
             indices: ``[n]`` int64 global row indices.
             features: ``[n, d]`` features; logits: ``[n, K]`` class logits; labels: ``[n]`` target classes
-                (``accuracy``); raw: ``[n, D]`` flattened samples (``keep_raw``).
+                (``accuracy``); raw: ``[n, D]`` flattened samples (``keep_raw``); images: ``[n, C, H, W]``
+                (``hf_energy``).
         """
         self.allocate(features.shape[1] if features is not None else 0,
                       logits.shape[1] if logits is not None else 0, raw.shape[1] if raw is not None else 0)
@@ -222,6 +233,10 @@ class SetSummary:
             self.correct += (predicted == labels.to(self.device)).double().sum()
         if self.raw is not None:
             self.raw.update(indices, raw)
+        if self.spectrum is not None:
+            if images is None:
+                raise ValueError("metric 'hf_energy' needs the images of every batch")
+            self.spectrum.update(images)
 
     def tensors(self) -> list[Tensor]:
         """Every accumulated tensor, in a fixed order, for an all-reduce by sum."""
@@ -229,4 +244,5 @@ class SetSummary:
         for part in (self.moments, self.subset, self.inception, self.raw):
             if part is not None:
                 out += part.tensors()
-        return out + [t for t in (self.class_counts, self.correct) if t is not None]
+        out += [t for t in (self.class_counts, self.correct) if t is not None]
+        return out + (self.spectrum.tensors() if self.spectrum is not None else [])

@@ -10,15 +10,17 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.nn.utils import parametrize
 from torch.nn.utils.parametrizations import spectral_norm as _spectral_norm
 
 from .base import Network, check_sample_shape, get_activation, get_norm2d, register_network
-from .layers import check_choice, check_input_shape
+from .layers import GatedShortcut, check_choice, check_input_shape
 
 UPSAMPLE_MODES = ("nearest_conv", "transposed")
 INIT_MODES = ("dcgan", "default")
+BLOCKS = ("plain", "residual", "gated")
 _WEIGHTED = (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)
 _NORMS = (nn.modules.batchnorm._BatchNorm, nn.GroupNorm, nn.modules.instancenorm._InstanceNorm)
 
@@ -56,9 +58,6 @@ def _check_image_shape(sample_shape: Sequence[int], name: str) -> tuple[int, int
     return channels, height.bit_length() - 3  # log2(H) - log2(4)
 
 
-
-
-
 def _finish_init(net: nn.Module, init: str, spectral_norm: bool) -> None:
     """Applies the initialisation, then spectral norm (its power-iteration vectors must see final weights)."""
     if init == "dcgan":
@@ -75,13 +74,44 @@ def _upsample_layer(mode: str, c_in: int, c_out: int, bias: bool) -> nn.Module:
     return nn.Sequential(nn.Upsample(scale_factor=2, mode="nearest"), nn.Conv2d(c_in, c_out, 3, 1, 1, bias=bias))
 
 
+class UpsampleBlock(nn.Module):
+    """One generator stage with a shortcut: doubles H and W, ``[N, c_in, H, W] -> [N, c_out, 2H, 2W]``.
+
+    ``f = act(norm(up(x)))`` is the plain stage (``up`` the stage's upsampling layer); the shortcut is
+    ``s = conv1x1(nearest_x2(x))`` (the learnable shortcut of BigGAN/SNGAN's generator blocks, needed
+    because the channels change). ``block`` merges them: ``"residual"``: ``s + f``; ``"gated"``:
+    :class:`GatedShortcut` ``g * s + (1 - g) * f``.
+
+    Args:
+        up: the upsampling layer of the features path (``c_in -> c_out``, doubles H and W).
+        norm: norm layer after it; activation: activation after the norm.
+        c_in: input channels; c_out: output channels.
+        block: ``"residual"`` or ``"gated"``.
+    """
+
+    def __init__(self, up: nn.Module, norm: nn.Module, activation: nn.Module, c_in: int, c_out: int,
+                 block: str) -> None:
+        super().__init__()
+        check_choice("UpsampleBlock", "block", block, BLOCKS[1:])
+        self.up, self.norm, self.activation = up, norm, activation
+        self.shortcut = nn.Conv2d(c_in, c_out, 1, bias=False)
+        self.gate = GatedShortcut(c_out) if block == "gated" else None
+
+    def forward(self, x: Tensor) -> Tensor:
+        features = self.activation(self.norm(self.up(x)))
+        shortcut = self.shortcut(F.interpolate(x, scale_factor=2.0, mode="nearest"))
+        return shortcut + features if self.gate is None else self.gate(shortcut, features)
+
+
 def generator_layers(in_dim: int, out_channels: int, stages: int, base_channels: int, upsample: str, norm: str,
-                     activation: str) -> tuple[nn.Module, nn.Sequential]:
+                     activation: str, block: str = "plain") -> tuple[nn.Module, nn.Sequential]:
     """The DCGAN generator's layers: ``project`` (a vector ``[N, in_dim]`` to a 4x4 map) and ``body``.
 
     ``body`` doubles the resolution ``stages`` times, halving the channels from ``base_channels * 2 **
     (stages - 1)`` down to ``base_channels``, and ends in ``out_channels`` through tanh. Shared by the
     unconditional and the conditional generators (which feed ``[z, label code]`` as the vector).
+    ``block`` other than ``"plain"`` makes every hidden stage an :class:`UpsampleBlock` with a shortcut
+    (the last stage, to the image, stays plain); ``"plain"`` keeps the paper's layers and their names.
     """
     bias = norm == "none"  # a bias right before a norm layer is cancelled by it
     width = base_channels * 2 ** (stages - 1)
@@ -96,6 +126,9 @@ def generator_layers(in_dim: int, out_channels: int, stages: int, base_channels:
         layers.append(_upsample_layer(upsample, width, c_out, bias=bias or last))
         if last:
             layers.append(nn.Tanh())
+        elif block != "plain":
+            layers.append(UpsampleBlock(layers.pop(), get_norm2d(norm, c_out), get_activation(activation), width, c_out,
+                                        block))
         else:
             layers += [get_norm2d(norm, c_out), get_activation(activation)]
         width = c_out
@@ -121,7 +154,9 @@ def discriminator_trunk(in_channels: int, stages: int, base_channels: int, norm:
     return layers, c_in
 
 
-@register_network(small_configs=[{"latent_dim": 16, "base_channels": 8, "upsample": up} for up in UPSAMPLE_MODES])
+@register_network(small_configs=[{"latent_dim": 16, "base_channels": 8, "upsample": up, "block": b}
+                                 for up, b in (("transposed", "plain"), ("nearest_conv", "plain"),
+                                               ("transposed", "residual"), ("nearest_conv", "gated"))])
 class DCGANGenerator(Network):
     """DCGAN generator: ``z [N, latent_dim] -> images [N, C, H, W]`` in ``[-1, 1]``.
 
@@ -135,6 +170,10 @@ class DCGANGenerator(Network):
         norm: norm of the hidden layers (``batch``, ``instance``, ``layer``, ``none``); none on the output.
         activation: hidden activation.
         init: ``"dcgan"`` (N(0, 0.02), see :func:`dcgan_init`) or ``"default"`` (PyTorch's).
+        block: ``"plain"`` (the paper's stages), ``"residual"`` (each hidden stage plus a 1x1-conv
+            shortcut of its nearest-upsampled input) or ``"gated"`` (the two merged by a learned sigmoid
+            gate, ``g * shortcut + (1 - g) * stage``: :class:`~gan_modules.nets.layers.GatedShortcut`,
+            arXiv:2201.11351); see :class:`UpsampleBlock`.
     """
 
     def __init__(
@@ -146,20 +185,23 @@ class DCGANGenerator(Network):
         norm: str = "batch",
         activation: str = "relu",
         init: str = "dcgan",
+        block: str = "plain",
     ) -> None:
         super().__init__()
         name = type(self).__name__
         out_channels, stages = _check_image_shape(sample_shape, name)
         check_choice(name, "upsample", upsample, UPSAMPLE_MODES)
         check_choice(name, "init", init, INIT_MODES)
+        check_choice(name, "block", block, BLOCKS)
         if latent_dim < 1 or base_channels < 1:
             raise ValueError(f"{name}: latent_dim and base_channels must be >= 1")
         self.sample_shape = tuple(int(s) for s in sample_shape)
         self.latent_dim = int(latent_dim)
         self.num_classes = 0
         self.upsample = upsample
+        self.block = block
         self.project, self.body = generator_layers(latent_dim, out_channels, stages, base_channels, upsample,
-                                                   norm, activation)
+                                                   norm, activation, block)
         _finish_init(self, init, spectral_norm=False)
 
     def forward(self, z: Tensor) -> Tensor:

@@ -1,5 +1,5 @@
 """The layers several networks share: input checks, equalized layers, FIR resampling, pixel norm,
-minibatch standard deviation, the channel schedule. Torch only.
+minibatch standard deviation, the channel schedule, the gated shortcut. Torch only.
 
 * **Equalized learning rate** (ProGAN, Karras et al. 2018; kept by StyleGAN): weights are stored as
   ``N(0, 1) / lr_multiplier`` and scaled at run time by ``gain * lr_multiplier / sqrt(fan_in)``. Adam's
@@ -237,3 +237,45 @@ class MinibatchStd(nn.Module):
 
     def extra_repr(self) -> str:
         return f"group_size={self.group_size}, num_channels={self.num_channels}"
+
+
+class GatedShortcut(nn.Module):
+    """Merges a shortcut and a block's features through a learned sigmoid gate (the gated shortcut of
+    "Effective Shortcut Technique for GAN", arXiv:2201.11351).
+
+    ``g = sigmoid(W_g * [s, f] + b_g)``, ``out = g * s + (1 - g) * f`` for a shortcut ``s`` and features
+    ``f``, both ``[N, C, H, W]``; ``W_g`` is a 1x1 convolution from the ``2C`` concatenated channels to
+    ``C`` gate channels, so each channel at each pixel decides what stays of the residual stream and what
+    is taken from the block. This is the paper's idea (a gate that keeps or removes information in the
+    residual block, as a GRU's update gate does) in the form written above.
+
+    ``W_g`` and ``b_g`` start at zero, so ``g = 1/2`` everywhere at initialisation (the mean of the two
+    paths); they are plain parameters, not an ``nn.Conv2d``, so that a network-wide initialisation such
+    as ``dcgan_init`` leaves them at zero.
+
+    Args:
+        channels: ``C``.
+    """
+
+    def __init__(self, channels: int) -> None:
+        super().__init__()
+        if channels < 1:
+            raise ValueError(f"GatedShortcut: channels must be >= 1, got {channels}")
+        self.weight = nn.Parameter(torch.zeros(channels, 2 * channels, 1, 1))
+        self.bias = nn.Parameter(torch.zeros(channels))
+
+    def gate(self, shortcut: Tensor, features: Tensor) -> Tensor:
+        """The gate ``g [N, C, H, W]`` in ``(0, 1)``."""
+        return torch.sigmoid(F.conv2d(torch.cat([shortcut, features], dim=1), self.weight, self.bias))
+
+    def forward(self, shortcut: Tensor, features: Tensor) -> Tensor:
+        """``g * shortcut + (1 - g) * features``, shape ``[N, C, H, W]``."""
+        if shortcut.shape != features.shape:
+            raise ValueError(f"GatedShortcut: shortcut {tuple(shortcut.shape)} and features "
+                             f"{tuple(features.shape)} must have the same shape")
+        g = self.gate(shortcut, features)
+        return features + g * (shortcut - features)
+
+    def extra_repr(self) -> str:
+        return f"channels={self.bias.shape[0]}"
+

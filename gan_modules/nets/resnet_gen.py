@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from torch import Tensor, nn
 
 from .base import get_norm2d, register_network
+from .layers import GatedShortcut, check_choice
 from .translation import (
     ImageToImageNetwork,
     check_divisible,
@@ -22,11 +23,18 @@ from .translation import (
     same_size_input,
 )
 
+BLOCKS = ("residual", "gated")
+
 
 class ResnetBlock(nn.Module):
-    """``x + (pad, conv3x3, norm, ReLU, [dropout], pad, conv3x3, norm)(x)`` with reflection padding."""
+    """``x + f(x)``, ``f = (pad, conv3x3, norm, ReLU, [dropout], pad, conv3x3, norm)`` with reflection padding.
 
-    def __init__(self, channels: int, norm: str, dropout: float) -> None:
+    With ``block="gated"`` the sum becomes the gated shortcut ``g * x + (1 - g) * f(x)``, ``g`` a sigmoid
+    of a 1x1 convolution of ``[x, f(x)]`` (:class:`~gan_modules.nets.layers.GatedShortcut`,
+    arXiv:2201.11351), ``g = 1/2`` at initialisation.
+    """
+
+    def __init__(self, channels: int, norm: str, dropout: float, block: str = "residual") -> None:
         super().__init__()
         bias = norm == "none"
         layers: list[nn.Module] = [nn.ReflectionPad2d(1), nn.Conv2d(channels, channels, 3, bias=bias),
@@ -35,12 +43,13 @@ class ResnetBlock(nn.Module):
             layers.append(nn.Dropout(dropout))
         layers += [nn.ReflectionPad2d(1), nn.Conv2d(channels, channels, 3, bias=bias), get_norm2d(norm, channels)]
         self.body = nn.Sequential(*layers)
+        self.gate = GatedShortcut(channels) if block == "gated" else None
 
     def forward(self, x: Tensor) -> Tensor:
-        return x + self.body(x)
+        return x + self.body(x) if self.gate is None else self.gate(x, self.body(x))
 
 
-@register_network(small_configs=[{"base_channels": 4, "n_blocks": 1}])
+@register_network(small_configs=[{"base_channels": 4, "n_blocks": 1, "block": b} for b in BLOCKS])
 class ResnetGenerator(ImageToImageNetwork):
     """ResNet generator: ``input [N, C_in, H, W] -> output [N, C_out, H, W]`` in ``[-1, 1]``.
 
@@ -59,6 +68,8 @@ class ResnetGenerator(ImageToImageNetwork):
             (nearest-neighbour x2 then a 3x3 convolution with reflection padding, which cannot make
             the checkerboard pattern of a transposed convolution's uneven overlap: Odena et al.
             2016, "Deconvolution and Checkerboard Artifacts").
+        block: ``residual`` (the paper's ``x + f(x)``) or ``gated`` (the gated shortcut ``g * x + (1 - g) *
+            f(x)``, see :class:`ResnetBlock`).
     """
 
     is_generator = True
@@ -74,6 +85,7 @@ class ResnetGenerator(ImageToImageNetwork):
         dropout: float = 0.0,
         init: str = "dcgan",
         upsampling: str = "transpose",
+        block: str = "residual",
     ) -> None:
         super().__init__()
         name = type(self).__name__
@@ -84,6 +96,7 @@ class ResnetGenerator(ImageToImageNetwork):
             raise ValueError(f"{name}: n_blocks and n_downsampling must be >= 0, got {n_blocks}, {n_downsampling}")
         if upsampling not in ("transpose", "nearest"):
             raise ValueError(f"{name}: upsampling must be 'transpose' or 'nearest', got {upsampling!r}")
+        check_choice(name, "block", block, BLOCKS)
         check_divisible(self.sample_shape, 2 ** n_downsampling, name, f"n_downsampling={n_downsampling}")
         bias = norm == "none"
         width = base_channels
@@ -92,7 +105,7 @@ class ResnetGenerator(ImageToImageNetwork):
         for _ in range(n_downsampling):
             layers += [nn.Conv2d(width, 2 * width, 3, 2, 1, bias=bias), get_norm2d(norm, 2 * width), nn.ReLU(True)]
             width *= 2
-        layers += [ResnetBlock(width, norm, dropout) for _ in range(n_blocks)]
+        layers += [ResnetBlock(width, norm, dropout, block) for _ in range(n_blocks)]
         for _ in range(n_downsampling):
             if upsampling == "transpose":
                 layers.append(nn.ConvTranspose2d(width, width // 2, 3, 2, 1, output_padding=1, bias=bias))
