@@ -21,11 +21,21 @@ from .dcgan import DCGANDiscriminator, DCGANGenerator, dcgan_init
 from .mlp import MLPDiscriminator, MLPGenerator
 from .patchgan import PatchDiscriminator
 from .progressive import ProgressiveDiscriminator, ProgressiveGenerator
-from .r3gan import R3GANDiscriminator, R3GANGenerator
+from .r3gan import (
+    ConditionalR3GANDiscriminator,
+    ConditionalR3GANGenerator,
+    R3GANDiscriminator,
+    R3GANGenerator,
+)
 from .resnet_gen import ResnetGenerator
 from .srresnet import SRDiscriminator, SRResNetGenerator
 from .stackgan import StackGANDiscriminator, StackGANStage1Generator, StackGANStage2Generator
-from .stylegan import StyleGANDiscriminator, StyleGANGenerator
+from .stylegan import (
+    ConditionalStyleGANDiscriminator,
+    ConditionalStyleGANGenerator,
+    StyleGANDiscriminator,
+    StyleGANGenerator,
+)
 from .stylegan_layers import MappingNetwork
 from .translation import ImageToImageNetwork
 from .unet import InpaintingGenerator, UNetGenerator
@@ -62,4 +72,8 @@ __all__ = [
     "build_network",
     "register_network",
     "dcgan_init",
+    "ConditionalR3GANDiscriminator",
+    "ConditionalR3GANGenerator",
+    "ConditionalStyleGANDiscriminator",
+    "ConditionalStyleGANGenerator",
 ]
