@@ -114,8 +114,9 @@ def _device(module: nn.Module) -> torch.device:
 
 
 def _call(generator: nn.Module, z: Tensor, labels: Tensor | None, truncation: float | None) -> Tensor:
-    if is_stylegan(generator):
-        return generator(z, truncation_psi=1.0 if truncation is None else truncation)
+    if is_stylegan(generator):  # a conditional StyleGAN truncates towards the label's class's w̄
+        labels = None if labels is None else labels.to(z.device)
+        return generator(z, labels, truncation_psi=1.0 if truncation is None else truncation)
     return generator(z) if labels is None else generator(z, labels.to(z.device))
 
 
@@ -154,7 +155,9 @@ def interpolate_seeds(generator: nn.Module, seeds: list[int], steps: int = 8, tr
     n = len(z1)
     if is_stylegan(generator):
         psi = 1.0 if truncation is None else truncation
-        images = generator.interpolate(z1, z2, steps=steps, space="w", truncation_psi=psi)
+        labels = seed_labels(seeds[:1], generator.num_classes, class_index)
+        labels = None if labels is None else labels.expand(n).to(z.device)
+        images = generator.interpolate(z1, z2, steps=steps, space="w", truncation_psi=psi, labels=labels)
     else:
         t = torch.linspace(0.0, 1.0, steps, device=z.device)
         path = _slerp(z1, z2, t)  # [n, steps, latent_dim]
@@ -168,12 +171,13 @@ def interpolate_seeds(generator: nn.Module, seeds: list[int], steps: int = 8, tr
 
 @torch.no_grad()
 def style_mixing_grid(generator: nn.Module, row_seeds: list[int], col_seeds: list[int], crossover: int,
-                      truncation: float | None = None) -> Tensor:
+                      truncation: float | None = None, class_index: int | None = None) -> Tensor:
     """stylegan2-ada's style-mixing figure: ``[(R + 1) * (C + 1), C_img, H, W]``, row-major.
 
     The first row holds the column seeds' images, the first column the row seeds' (the corner is
     black); cell ``(r, c)`` takes the style inputs ``< crossover`` (coarse) from row seed ``r`` and the
-    rest (fine) from column seed ``c``.
+    rest (fine) from column seed ``c``. A conditional generator draws every image of class
+    ``class_index`` (default 0).
     """
     if not is_stylegan(generator):
         raise ValueError("style mixing needs a StyleGAN generator (a mapping network and style inputs)")
@@ -183,9 +187,17 @@ def style_mixing_grid(generator: nn.Module, row_seeds: list[int], col_seeds: lis
     psi = 1.0 if truncation is None else truncation
     rows, cols = _latents(generator, row_seeds, None), _latents(generator, col_seeds, None)
     n_r, n_c = len(rows), len(cols)
+
+    def labels(n: int) -> Tensor | None:
+        if not generator.num_classes:
+            seed_labels([], 0, class_index)  # the error for a class of an unconditional generator
+            return None
+        return seed_labels([0] * n, generator.num_classes, 0 if class_index is None else class_index).to(rows.device)
+
     mixed = generator.mix_styles(rows.repeat_interleave(n_c, 0), cols.repeat(n_r, 1), crossover_layer=crossover,
-                                 truncation_psi=psi)
-    row_images, col_images = generator(rows, truncation_psi=psi), generator(cols, truncation_psi=psi)
+                                 truncation_psi=psi, labels=labels(n_r * n_c))
+    row_images = generator(rows, labels(n_r), truncation_psi=psi)
+    col_images = generator(cols, labels(n_c), truncation_psi=psi)
     corner = torch.full_like(col_images[:1], -1.0)
     grid = [torch.cat([corner, col_images])]
     for r in range(n_r):
