@@ -143,6 +143,9 @@ class StyleGANGenerator(Network):
     def labels_for(self, labels: Tensor | None, z: Tensor) -> Tensor | None:
         """The labels of a batch of latents ``z [N, latent_dim]``: None when unconditional (``labels`` is
         ignored), else ``labels [N]`` checked, or the classes cycled ``0, 1, ..., K-1, 0, ...`` when None."""
+        if labels is not None and not isinstance(labels, Tensor):  # G(z, 0.7) meant truncation_psi=0.7
+            raise TypeError(f"{type(self).__name__}: labels must be a tensor [N] of class indices, got "
+                            f"{type(labels).__name__}; pass truncation_psi by keyword")
         return generator_labels(type(self).__name__, labels, z, self.num_classes) if self.num_classes else None
 
     def forward(self, z: Tensor, labels: Tensor | None = None, truncation_psi: float = 1.0,
