@@ -140,24 +140,31 @@ def _rows_per_class(model, num_classes: int) -> None:
     assert not torch.allclose(rows[0, 0], rows[1, 0])
 
 
+def _fit_and_reload(model, trainer_factory, path, generator_class) -> torch.nn.Module:
+    """Fits ``model`` on the digits (its ``max_generator_steps``); the generator ``load_generator`` rebuilds,
+    checked to give ``model.sample``'s images for given latents and labels."""
+    trainer = trainer_factory()
+    trainer.fit(model, digits_data(batch_size=8))
+    trainer.save_checkpoint(path)
+    generator = load_generator(path)
+    assert isinstance(generator, generator_class) and generator.num_classes == 10
+    z, labels = torch.randn(4, 8), torch.tensor([3, 1, 9, 1])
+    torch.testing.assert_close(generator(z, labels), model.sample(4, labels=labels, z=z))
+    return generator
+
+
 def test_conditional_stylegan_trains_samples_and_reloads(trainer_factory, tmp_path) -> None:
     torch.manual_seed(0)
     g = ConditionalStyleGANGenerator((1, 32, 32), num_classes=10, **STYLE)
     d = ConditionalStyleGANDiscriminator((1, 32, 32), num_classes=10, **STYLE_D)
     model = StyleGAN(g, d, max_generator_steps=3, reg_interval=2, pl_weight=2.0, pl_interval=2, style_mixing_prob=1.0,
                      num_fixed_samples=20, grid_truncation_psi=0.0)
-    trainer = trainer_factory()
-    trainer.fit(model, digits_data(batch_size=8))
+    generator = _fit_and_reload(model, trainer_factory, tmp_path / "model.ckpt", ConditionalStyleGANGenerator)
     assert model.generator_steps == 3 and model.pl_mean.item() > 0
     tracked = model.generator.mapping.w_avg_class.abs().sum(1) > 0
     assert tracked.sum() >= 2  # the classes of the batches seen got a w̄
     _rows_per_class(model, 10)
-    path = tmp_path / "model.ckpt"
-    trainer.save_checkpoint(path)
-    generator = load_generator(path)
-    assert isinstance(generator, ConditionalStyleGANGenerator) and generator.num_classes == 10
     z, labels = torch.randn(4, 8), torch.tensor([3, 1, 4, 1])
-    torch.testing.assert_close(generator(z, labels), model.sample(4, labels=labels, z=z))
     # metrics: seeded random noise, and the label matters
     first, again = (model.metric_samples(4, labels, z, 7) for _ in range(2))
     torch.testing.assert_close(first, again)
@@ -177,14 +184,7 @@ def test_conditional_r3gan_trains_and_reloads(trainer_factory, tmp_path) -> None
     g = ConditionalR3GANGenerator((1, 32, 32), num_classes=10, latent_dim=8, **R3)
     d = ConditionalR3GANDiscriminator((1, 32, 32), num_classes=10, **R3)
     model = R3GAN(g, d, max_generator_steps=2, num_fixed_samples=20)
-    trainer = trainer_factory()
-    trainer.fit(model, digits_data(batch_size=8))
+    _fit_and_reload(model, trainer_factory, tmp_path / "model.ckpt", ConditionalR3GANGenerator)
     assert model.generator_steps == 2
     images, per_row = model.grid_images()
     assert images.shape == (20, 1, 32, 32) and per_row == 2
-    path = tmp_path / "model.ckpt"
-    trainer.save_checkpoint(path)
-    generator = load_generator(path)
-    assert isinstance(generator, ConditionalR3GANGenerator) and generator.num_classes == 10
-    z, labels = torch.randn(4, 8), torch.tensor([9, 0, 9, 5])
-    torch.testing.assert_close(generator(z, labels), model.sample(4, labels=labels, z=z))
