@@ -115,8 +115,8 @@ def _device(module: nn.Module) -> torch.device:
 
 def _call(generator: nn.Module, z: Tensor, labels: Tensor | None, truncation: float | None) -> Tensor:
     if is_stylegan(generator):  # a conditional StyleGAN truncates towards the label's class's w̄
-        labels = None if labels is None else labels.to(z.device)
-        return generator(z, labels, truncation_psi=1.0 if truncation is None else truncation)
+        label_args = () if labels is None else (labels.to(z.device),)
+        return generator(z, *label_args, truncation_psi=1.0 if truncation is None else truncation)
     return generator(z) if labels is None else generator(z, labels.to(z.device))
 
 
@@ -188,16 +188,14 @@ def style_mixing_grid(generator: nn.Module, row_seeds: list[int], col_seeds: lis
     rows, cols = _latents(generator, row_seeds, None), _latents(generator, col_seeds, None)
     n_r, n_c = len(rows), len(cols)
 
+    label = seed_labels([0], generator.num_classes, class_index)  # seed 0: class 0 unless class_index
+
     def labels(n: int) -> Tensor | None:
-        if not generator.num_classes:
-            seed_labels([], 0, class_index)  # the error for a class of an unconditional generator
-            return None
-        return seed_labels([0] * n, generator.num_classes, 0 if class_index is None else class_index).to(rows.device)
+        return None if label is None else label.expand(n).to(rows.device)
 
     mixed = generator.mix_styles(rows.repeat_interleave(n_c, 0), cols.repeat(n_r, 1), crossover_layer=crossover,
-                                 truncation_psi=psi, labels=labels(n_r * n_c))
-    row_images = generator(rows, labels(n_r), truncation_psi=psi)
-    col_images = generator(cols, labels(n_c), truncation_psi=psi)
+                                 truncation_psi=psi, **({} if label is None else {"labels": labels(n_r * n_c)}))
+    row_images, col_images = _call(generator, rows, labels(n_r), truncation), _call(generator, cols, labels(n_c), truncation)
     corner = torch.full_like(col_images[:1], -1.0)
     grid = [torch.cat([corner, col_images])]
     for r in range(n_r):

@@ -148,11 +148,12 @@ class StyleGAN(GANModule):
         random crossover layer on come from a second latent (whose w does not update w̄). A conditional
         generator maps both latents with the same ``labels [n]``, as stylegan2-ada."""
         net = self.generator
+        label_args = () if labels is None else (labels,)  # an unconditional mapping is called as before
         z = self.latents(n)
-        ws = net.mapping(z, labels)
+        ws = net.mapping(z, *label_args)
         if self.style_mixing_prob > 0 and float(torch.rand([])) < self.style_mixing_prob:
             cutoff = int(torch.randint(1, net.num_ws, [])) if net.num_ws > 1 else net.num_ws
-            ws2 = net.mapping(torch.randn_like(z), labels, update_w_avg=False)
+            ws2 = net.mapping(torch.randn_like(z), *label_args, update_w_avg=False)
             ws = torch.cat([ws[:, :cutoff], ws2[:, cutoff:]], dim=1)
         return ws
 
@@ -234,8 +235,8 @@ class StyleGAN(GANModule):
         try:
             with torch.random.fork_rng(devices=devices):
                 torch.manual_seed(seed)
-                labels = None if labels is None else labels.to(self.device)
-                return net(z.to(self.device), labels, noise_mode="random")
+                label_args = () if labels is None else (labels.to(self.device),)
+                return net(z.to(self.device), *label_args, noise_mode="random")
         finally:
             net.train(was_training)
 
@@ -246,10 +247,10 @@ class StyleGAN(GANModule):
         if self.grid_truncation_psi == 1.0:
             return super().sample_fixed()
         net = self.sampling_network()
-        labels = self.fixed_labels if self.num_classes else None
+        label_args = (self.fixed_labels,) if self.num_classes else ()
         was_training = net.training
         net.eval()
         try:
-            return net(self.fixed_latents, labels, truncation_psi=self.grid_truncation_psi)
+            return net(self.fixed_latents, *label_args, truncation_psi=self.grid_truncation_psi)
         finally:
             net.train(was_training)
