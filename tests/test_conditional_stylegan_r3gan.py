@@ -188,3 +188,17 @@ def test_conditional_r3gan_trains_and_reloads(trainer_factory, tmp_path) -> None
     assert model.generator_steps == 2
     images, per_row = model.grid_images()
     assert images.shape == (20, 1, 32, 32) and per_row == 2
+
+
+def test_ppl_in_w_maps_both_ends_with_the_path_class() -> None:
+    from callbacks.metrics.ppl import path_length_samples
+
+    g = _style_g().eval()
+
+    def distance(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+        return (a - b).flatten(1).square().sum(1)
+
+    assert path_length_samples(g, distance, num_samples=4, space="w", batch_size=2).min() > 0
+    with torch.no_grad():
+        g.mapping.layers[0].weight[:, :8] = 0  # w depends on the label only: both ends of a path are one w
+    assert torch.equal(path_length_samples(g, distance, num_samples=4, space="w", batch_size=2), torch.zeros(4, dtype=torch.float64))
