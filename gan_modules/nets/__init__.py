@@ -1,6 +1,7 @@
 """Networks: generators ``z [N, latent_dim] -> [N, *sample_shape]`` and discriminators ``x -> logits [N]``.
 
-Conditional networks (``nets.conditional``) take labels too: ``G(z, labels)``, ``D(x, labels)``.
+Conditional networks (``nets.conditional``, and the ``Conditional...`` subclasses of the StyleGAN and
+R3GAN networks) take labels too: ``G(z, labels)``, ``D(x, labels)``.
 Image-to-image networks (``nets.translation``: U-Net, PatchGAN, ResNet, SRResNet) map images to images
 (``latent_dim = 0``, an ``input_shape`` beside ``sample_shape``) or judge them.
 Every class subclasses :class:`Network` (rebuildable from ``init_spec`` with :func:`build_network`) and
