@@ -226,7 +226,7 @@ def cmd_mix(parser: argparse.ArgumentParser, args: argparse.Namespace) -> list[P
     if not 0 <= crossover <= generator.num_ws:
         parser.error(f"argument --crossover: must be in [0, {generator.num_ws}] (the generator's style inputs), "
                      f"got {crossover}")
-    grid = style_mixing_grid(generator, args.rows, args.cols, crossover, args.trunc)
+    grid = style_mixing_grid(generator, args.rows, args.cols, crossover, args.trunc, args.class_index)
     return [save_png(enlarge(image_grid(grid, nrow=len(args.cols) + 1), args.scale), Path(args.outdir) / "mixing.png")]
 
 
@@ -361,6 +361,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument("--crossover", type=int, default=None,
                      help="style inputs taken from the row seed (default: the coarse ones, 4-8 px)")
     sub.add_argument("--trunc", type=float, default=None, help="ψ in [0, 1]")
+    sub.add_argument("--class", dest="class_index", type=int, default=None,
+                     help="class of every image (conditional checkpoints; default 0)")
     sub.set_defaults(run=cmd_mix)
 
     sub = command("project", "find the latent of a target image (GAN inversion)")

@@ -86,7 +86,11 @@ def family(config: Path) -> str:
     loss = init.get("loss")
     # the two WGANs differ by their Lipschitz constraint, not their loss
     extra = ", GP" if init.get("gp_weight") else ", clipping" if init.get("clip_value") else ""
-    return f"{name} ({loss}{extra})" if loss else name
+    # a family that is conditional only through its networks (StyleGAN, R3GAN) says so
+    generator = init.get("generator", {}).get("class_path", "").rsplit(".", 1)[-1]
+    if generator.startswith("Conditional") and name not in ("ConditionalGAN", "ACGAN"):
+        extra += ", conditional"
+    return f"{name} ({loss}{extra})" if loss else f"{name} ({extra[2:]})" if extra else name
 
 
 def train(config: Path, run_dir: Path, steps: int, threads: int | None = None, grid_every: int | None = None,

@@ -27,8 +27,14 @@ second, and ``images_seen`` counts the first half. Off, the generator step reuse
 batch. The full-size presets stop at ``max_kimg`` and state the total batch (``data.total_batch_size``),
 so a run covers the same images on any number of devices.
 
-Not reproduced: the paper's non-leaking augmentation (with its probability schedule), class
-conditioning and mixed precision.
+Class-conditional training (the official ``--cond=1``): with a
+:class:`~gan_modules.nets.ConditionalR3GANGenerator` and a
+:class:`~gan_modules.nets.ConditionalR3GANDiscriminator` (``configs/r3gan_cond_digits.yaml``) the
+batch's labels go to both networks in both steps and in R1 and R2 (:class:`~gan_modules.gan.GAN`'s
+loop passes them), generated images follow the data's class prior, and grids, ``sample``,
+``predict``, metrics and ``load_generator`` take labels as in :mod:`gan_modules.conditional`.
+
+Not reproduced: the paper's non-leaking augmentation (with its probability schedule) and mixed precision.
 """
 
 from __future__ import annotations
@@ -41,6 +47,7 @@ import torch
 from lightning.pytorch.cli import OptimizerCallable
 from torch import Tensor, nn
 
+from gan_modules.conditional import _check_conditional
 from gan_modules.gan import GAN
 
 DECAY_SHAPES = ("cosine", "linear")
@@ -124,6 +131,8 @@ class R3GAN(GAN):
             raise ValueError("gamma and ema_kimg values must be >= 0, lr values > 0")
         if not (0 <= beta2 < 1 and 0 <= beta2_final < 1) or decay_kimg < 0:
             raise ValueError("beta2 values must be in [0, 1) and decay_kimg >= 0")
+        if getattr(generator, "num_classes", 0) or getattr(discriminator, "num_classes", 0):
+            _check_conditional(type(self).__name__, generator, discriminator)  # both take labels, or neither
         adam = partial(torch.optim.Adam, lr=lr, betas=(0.0, beta2), eps=1e-8)
         super().__init__(
             generator, discriminator, loss="rpgan", gp_weight=0.0, r1_gamma=gamma, r2_gamma=gamma, clip_value=None,

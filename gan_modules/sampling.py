@@ -120,8 +120,9 @@ def _device(module: nn.Module) -> torch.device:
 
 
 def _call(generator: nn.Module, z: Tensor, labels: Tensor | None, truncation: float | None) -> Tensor:
-    if is_stylegan(generator):
-        return generator(z, truncation_psi=1.0 if truncation is None else truncation)
+    if is_stylegan(generator):  # a conditional StyleGAN truncates towards the label's class's w̄
+        label_args = () if labels is None else (labels.to(z.device),)
+        return generator(z, *label_args, truncation_psi=1.0 if truncation is None else truncation)
     return generator(z) if labels is None else generator(z, labels.to(z.device))
 
 
@@ -160,7 +161,9 @@ def interpolate_seeds(generator: nn.Module, seeds: list[int], steps: int = 8, tr
     n = len(z1)
     if is_stylegan(generator):
         psi = 1.0 if truncation is None else truncation
-        images = generator.interpolate(z1, z2, steps=steps, space="w", truncation_psi=psi)
+        labels = seed_labels(seeds[:1], generator.num_classes, class_index)
+        labels = None if labels is None else labels.expand(n).to(z.device)
+        images = generator.interpolate(z1, z2, steps=steps, space="w", truncation_psi=psi, labels=labels)
     else:
         t = torch.linspace(0.0, 1.0, steps, device=z.device)
         path = _slerp(z1, z2, t)  # [n, steps, latent_dim]
@@ -174,12 +177,13 @@ def interpolate_seeds(generator: nn.Module, seeds: list[int], steps: int = 8, tr
 
 @torch.no_grad()
 def style_mixing_grid(generator: nn.Module, row_seeds: list[int], col_seeds: list[int], crossover: int,
-                      truncation: float | None = None) -> Tensor:
+                      truncation: float | None = None, class_index: int | None = None) -> Tensor:
     """stylegan2-ada's style-mixing figure: ``[(R + 1) * (C + 1), C_img, H, W]``, row-major.
 
     The first row holds the column seeds' images, the first column the row seeds' (the corner is
     black); cell ``(r, c)`` takes the style inputs ``< crossover`` (coarse) from row seed ``r`` and the
-    rest (fine) from column seed ``c``.
+    rest (fine) from column seed ``c``. A conditional generator draws every image of class
+    ``class_index`` (default 0).
     """
     if not is_stylegan(generator):
         raise ValueError("style mixing needs a StyleGAN generator (a mapping network and style inputs)")
@@ -189,9 +193,15 @@ def style_mixing_grid(generator: nn.Module, row_seeds: list[int], col_seeds: lis
     psi = 1.0 if truncation is None else truncation
     rows, cols = _latents(generator, row_seeds, None), _latents(generator, col_seeds, None)
     n_r, n_c = len(rows), len(cols)
+
+    label = seed_labels([0], generator.num_classes, class_index)  # seed 0: class 0 unless class_index
+
+    def labels(n: int) -> Tensor | None:
+        return None if label is None else label.expand(n).to(rows.device)
+
     mixed = generator.mix_styles(rows.repeat_interleave(n_c, 0), cols.repeat(n_r, 1), crossover_layer=crossover,
-                                 truncation_psi=psi)
-    row_images, col_images = generator(rows, truncation_psi=psi), generator(cols, truncation_psi=psi)
+                                 truncation_psi=psi, **({} if label is None else {"labels": labels(n_r * n_c)}))
+    row_images, col_images = _call(generator, rows, labels(n_r), truncation), _call(generator, cols, labels(n_c), truncation)
     corner = torch.full_like(col_images[:1], -1.0)
     grid = [torch.cat([corner, col_images])]
     for r in range(n_r):

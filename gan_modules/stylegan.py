@@ -21,6 +21,15 @@ Reproduces the training objective of the papers (stylegan2-ada-pytorch's ``Style
 The generator must be a :class:`~gan_modules.nets.StyleGANGenerator` (or expose ``mapping``,
 ``synthesis`` and ``num_ws`` the same way). Sample grids can be drawn with truncation
 (``grid_truncation_psi``).
+
+Class-conditional training (stylegan2-ada's ``--cond=1``): with a
+:class:`~gan_modules.nets.ConditionalStyleGANGenerator` and a
+:class:`~gan_modules.nets.ConditionalStyleGANDiscriminator` (``configs/stylegan_cond_digits.yaml``), the
+batch's labels go to the mapping network (both latents of a style-mixing pair, the path-length
+samples too) and to the projection discriminator, in the D step, R1 and the G step, so generated
+images follow the data's class prior. Truncation pulls each w towards its class's w̄; grids have one
+row per class; ``sample``, ``predict``, metrics and ``load_generator`` take labels as in
+:mod:`gan_modules.conditional`.
 """
 
 from __future__ import annotations
@@ -32,6 +41,7 @@ import torch
 from torch import Tensor, nn
 
 from gan_modules.base import GANModule
+from gan_modules.conditional import _check_conditional, _labels
 from gan_modules.losses import get_loss
 from gan_modules.regularizers import r1_penalty
 
@@ -108,8 +118,8 @@ class StyleGAN(GANModule):
             if not hasattr(generator, attribute):
                 raise TypeError(f"StyleGAN needs a style-based generator with '{attribute}' (e.g. "
                                 f"gan_modules.nets.StyleGANGenerator), got {type(generator).__name__}")
-        if self.num_classes:
-            raise ValueError("StyleGAN is unconditional; the generator has num_classes > 0")
+        if self.num_classes or getattr(discriminator, "num_classes", 0):
+            _check_conditional(type(self).__name__, generator, discriminator)  # both take labels, or neither
         if r1_gamma < 0 or pl_weight < 0:
             raise ValueError(f"r1_gamma and pl_weight must be >= 0, got {r1_gamma} and {pl_weight}")
         if not 0.0 <= style_mixing_prob <= 1.0 or not 0.0 <= pl_decay <= 1.0:
@@ -129,28 +139,36 @@ class StyleGAN(GANModule):
         # A buffer, so that the running mean is in the checkpoint and a resumed run continues it
         self.register_buffer("pl_mean", torch.zeros([]))
 
-    def mixed_styles(self, n: int) -> Tensor:
+    def batch_labels(self, batch: dict[str, Tensor]) -> Tensor | None:
+        """The batch's labels ``[N]`` for a conditional generator (a clear error when the data has none); None
+        when unconditional."""
+        return _labels(type(self).__name__, batch) if self.num_classes else None
+
+    def mixed_styles(self, n: int, labels: Tensor | None = None) -> Tensor:
         """``ws [n, num_ws, w_dim]`` for training: with probability ``style_mixing_prob`` the inputs from a
-        random crossover layer on come from a second latent (whose w does not update w̄)."""
+        random crossover layer on come from a second latent (whose w does not update w̄). A conditional
+        generator maps both latents with the same ``labels [n]``, as stylegan2-ada."""
         net = self.generator
+        label_args = () if labels is None else (labels,)  # an unconditional mapping is called as before
         z = self.latents(n)
-        ws = net.mapping(z)
+        ws = net.mapping(z, *label_args)
         if self.style_mixing_prob > 0 and float(torch.rand([])) < self.style_mixing_prob:
             cutoff = int(torch.randint(1, net.num_ws, [])) if net.num_ws > 1 else net.num_ws
-            ws2 = net.mapping(self.latents(n), update_w_avg=False)
+            ws2 = net.mapping(self.latents(n), *label_args, update_w_avg=False)
             ws = torch.cat([ws[:, :cutoff], ws2[:, cutoff:]], dim=1)
         return ws
 
     def discriminator_loss(self, batch: dict[str, Tensor], reg_weight: float) -> dict[str, Tensor]:
         real = self.real_samples(batch)
+        labels = self.batch_labels(batch)
         with torch.no_grad():
-            fake = self.generator.synthesis(self.mixed_styles(len(real)))
+            fake = self.generator.synthesis(self.mixed_styles(len(real), labels))
         use_r1 = self.r1_gamma > 0 and reg_weight > 0
         if use_r1:
             real = real.detach().requires_grad_(True)
         # Reals and fakes go through D separately so the minibatch-stddev groups never mix them
-        real_logits = self.discriminate(real)
-        fake_logits = self.discriminate(fake)
+        real_logits = self.discriminate(real, labels)
+        fake_logits = self.discriminate(fake, labels)
         self.observe_real_logits(real_logits)
         loss = self.adversarial.d(real_logits, fake_logits)
         out = {"D/real": real_logits.detach().mean(), "D/fake": fake_logits.detach().mean()}
@@ -169,12 +187,13 @@ class StyleGAN(GANModule):
         if self.r1_gamma == 0:
             return None
         real = self.real_samples(batch).detach().requires_grad_(True)
-        return self._r1_term(real, self.discriminate(real), reg_weight)
+        return self._r1_term(real, self.discriminate(real, self.batch_labels(batch)), reg_weight)
 
     def generator_loss(self, batch: dict[str, Tensor]) -> dict[str, Tensor]:
         real = self.real_samples(batch)
-        fake_logits = self.discriminate(self.generator.synthesis(self.mixed_styles(len(real))))
-        loss = self.adversarial.g_against(fake_logits, lambda: self.discriminate(real))
+        labels = self.batch_labels(batch)
+        fake_logits = self.discriminate(self.generator.synthesis(self.mixed_styles(len(real), labels)), labels)
+        loss = self.adversarial.g_against(fake_logits, lambda: self.discriminate(real, labels))
         out: dict[str, Tensor] = {}
         # The base loop increments generator_steps after this step: steps 0, k, 2k, ... regularize
         if not self._separate() and self.pl_weight > 0 and self.generator_steps % self.pl_interval == 0:
@@ -192,7 +211,9 @@ class StyleGAN(GANModule):
         samples, updating the running mean; None when ``pl_weight`` is 0."""
         if self.pl_weight == 0:
             return None
-        ws = self.mixed_styles(max(1, self.batch_size_of(batch) // self.pl_batch_shrink))
+        n = max(1, self.batch_size_of(batch) // self.pl_batch_shrink)
+        labels = self.batch_labels(batch)
+        ws = self.mixed_styles(n, None if labels is None else labels[:n])  # the batch's first labels (stylegan2-ada)
         if not ws.requires_grad:  # a frozen mapping network: differentiate with respect to ws anyway
             ws.requires_grad_(True)
         # synthesis is called as a submodule, so it runs eagerly even with compile=True (which compiles
@@ -216,19 +237,22 @@ class StyleGAN(GANModule):
         try:
             with torch.random.fork_rng(devices=devices):
                 torch.manual_seed(seed)
-                return net(z.to(self.device), noise_mode="random")
+                label_args = () if labels is None else (labels.to(self.device),)
+                return net(z.to(self.device), *label_args, noise_mode="random")
         finally:
             net.train(was_training)
 
     @torch.no_grad()
-    def grid_images(self) -> tuple[Tensor, int | None]:
-        """Samples of the fixed latent batch, truncated with ``grid_truncation_psi``."""
+    def sample_fixed(self) -> Tensor:
+        """Samples of the fixed latent batch (and fixed labels), truncated with ``grid_truncation_psi``
+        (towards each label's class's w̄ when conditional); the grids draw these."""
         if self.grid_truncation_psi == 1.0:
-            return super().grid_images()
+            return super().sample_fixed()
         net = self.sampling_network()
+        label_args = (self.fixed_labels,) if self.num_classes else ()
         was_training = net.training
         net.eval()
         try:
-            return net(self.fixed_latents, truncation_psi=self.grid_truncation_psi), None
+            return net(self.fixed_latents, *label_args, truncation_psi=self.grid_truncation_psi)
         finally:
             net.train(was_training)

@@ -17,6 +17,7 @@ the same arithmetic as one single-process step with batch R*b:
 * latents: each call draws the GLOBAL batch of latents from a generator seeded by a call counter
   and keeps this rank's block (rank r: rows r*b..(r+1)*b), which is what the single process draws;
 * the gradient penalty's interpolation weights (GAN, ProgressiveGAN): the same, by advancing a seeded generator past the other ranks' draws;
+* StyleGAN's per-layer noise maps: like the latents, the global batch's maps drawn, this rank's block kept;
 * data: ``EpochShuffleSampler`` gives rank r block r of each global batch.
 * discriminator augmentation (``augment``) needs nothing here: it draws the global batch's numbers
   from step-seeded generators and keeps this rank's rows by design (``gan_modules/augment.py``).
@@ -38,6 +39,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 import gan_modules.gan as gan_module  # noqa: E402
+import gan_modules.nets.stylegan_layers as stylegan_layers  # noqa: E402
 import gan_modules.progressive as progressive_module  # noqa: E402
 from datamodules.base import GANDataModule  # noqa: E402
 from gan_modules.base import GANModule  # noqa: E402
@@ -45,6 +47,7 @@ from train import GANCLI  # noqa: E402
 
 _original_latents = GANModule.latents
 _original_gp = gan_module.gradient_penalty
+_original_noise = stylegan_layers.NoiseInput.forward
 
 
 def _rank_world(module: GANModule) -> tuple[int, int]:
@@ -76,6 +79,20 @@ def install_controlled_randomness() -> None:
 
     gan_module.gradient_penalty = controlled_gp
     progressive_module.gradient_penalty = controlled_gp
+
+    def controlled_noise(self, x, noise_mode):  # noqa: ANN001, ANN202 (NoiseInput.forward)
+        if noise_mode != "random":
+            return _original_noise(self, x, noise_mode)
+        counter["noise"] = counter.get("noise", 0) + 1
+        rank, world = (torch.distributed.get_rank(), torch.distributed.get_world_size()) \
+            if torch.distributed.is_initialized() else (0, 1)
+        n = x.shape[0]
+        seeded = torch.Generator().manual_seed(20_000 + counter["noise"])
+        full = torch.randn(n * world, 1, x.shape[2], x.shape[3], generator=seeded)
+        noise = full[rank * n:(rank + 1) * n].to(x.device, x.dtype)
+        return x + noise * self.strength[None, :, None, None]
+
+    stylegan_layers.NoiseInput.forward = controlled_noise
 
 
 class StepTimer(L.Callback):

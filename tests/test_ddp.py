@@ -91,6 +91,19 @@ CASES = {
                                         *[f"--model.init_args.{net}.init_args.{key}={value}"
                                           for net in ("generator", "discriminator")
                                           for key, value in (("norm", "none"), ("base_channels", 8))]]),
+    # class-conditional: the labels of each rank's block reach both networks (projection discriminators).
+    # StyleGAN: minibatch stddev off (strided groups, as above), style mixing off (its second latent is
+    # drawn per rank), and w̄ frozen (w_avg_beta 1: each rank tracks w̄ from its own block, as stylegan2-ada,
+    # which the single process cannot reproduce; it does not enter the training step without truncation).
+    # SGD instead of the preset's Adam(0.0025, betas (0, 0.99)): with beta1 0 Adam's first steps are about
+    # lr * sign(gradient), so a rounding-level difference in a near-zero entry moves a weight by up to 2 lr
+    # (measured 9e-3 after 4 batches); with SGD the two runs agree within 1.2e-7.
+    "stylegan_cond_digits": Case(4, 8, ["--model.init_args.discriminator.init_args.mbstd_group_size=0",
+                                        "--model.init_args.style_mixing_prob=0",
+                                        "--model.init_args.generator.init_args.w_avg_beta=1.0",
+                                        *(f'--model.init_args.{player}_optimizer={{"class_path": "torch.optim.SGD", '
+                                          '"init_args": {"lr": 0.01}}' for player in ("g", "d"))]),
+    "r3gan_cond_digits": Case(4, 8, []),
 }
 # Weight tolerance per preset. Adam divides each gradient entry by its running RMS, so a rounding-level
 # difference in a near-zero gradient entry (the sum over 2 ranks vs over one batch of 2b) can move that

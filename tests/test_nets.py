@@ -29,7 +29,8 @@ from gan_modules.nets import (
 
 MLP_SHAPES = [(2,), (1, 32, 32), (3, 64, 64)]
 DCGAN_SHAPES = [(1, 32, 32), (3, 32, 32), (1, 64, 64), (3, 64, 64)]
-CONDITIONAL = {cls for cls in NETWORKS.values() if cls.__module__ == nets.conditional.__name__}
+CONDITIONAL = {cls for cls in NETWORKS.values()
+               if cls.__module__ == nets.conditional.__name__ or cls.__name__.startswith("Conditional")}
 
 
 def _cases() -> list:

@@ -118,7 +118,10 @@ def path_length_samples(generator: nn.Module, distance: Callable[[Tensor, Tensor
                 ends = torch.cat([slerp(z0, z1, tp), slerp(z0, z1, tp + epsilon)]).to(device, dtype)
                 images = generator(ends) if labels is None else generator(ends, labels)
             else:
-                w0, w1 = generator.mapping(z0.to(device, dtype)), generator.mapping(z1.to(device, dtype))
+                # a conditional mapping network maps both ends with the path's class
+                label_args = () if classes is None else (classes[part].to(device),)
+                w0 = generator.mapping(z0.to(device, dtype), *label_args)
+                w1 = generator.mapping(z1.to(device, dtype), *label_args)
                 tt = tp.to(device, dtype).view(-1, *([1] * (w0.dim() - 1)))
                 images = generator.synthesis(torch.cat([torch.lerp(w0, w1, tt), torch.lerp(w0, w1, tt + epsilon)]))
             n = len(z0)

@@ -1,6 +1,7 @@
 """Networks: generators ``z [N, latent_dim] -> [N, *sample_shape]`` and discriminators ``x -> logits [N]``.
 
-Conditional networks (``nets.conditional``) take labels too: ``G(z, labels)``, ``D(x, labels)``.
+Conditional networks (``nets.conditional``, and the ``Conditional...`` subclasses of the StyleGAN and
+R3GAN networks) take labels too: ``G(z, labels)``, ``D(x, labels)``.
 Image-to-image networks (``nets.translation``: U-Net, PatchGAN, ResNet, SRResNet) map images to images
 (``latent_dim = 0``, an ``input_shape`` beside ``sample_shape``) or judge them.
 Every class subclasses :class:`Network` (rebuildable from ``init_spec`` with :func:`build_network`) and
@@ -21,11 +22,21 @@ from .dcgan import DCGANDiscriminator, DCGANGenerator, dcgan_init
 from .mlp import MLPDiscriminator, MLPGenerator
 from .patchgan import PatchDiscriminator
 from .progressive import ProgressiveDiscriminator, ProgressiveGenerator
-from .r3gan import R3GANDiscriminator, R3GANGenerator
+from .r3gan import (
+    ConditionalR3GANDiscriminator,
+    ConditionalR3GANGenerator,
+    R3GANDiscriminator,
+    R3GANGenerator,
+)
 from .resnet_gen import ResnetGenerator
 from .srresnet import SRDiscriminator, SRResNetGenerator
 from .stackgan import StackGANDiscriminator, StackGANStage1Generator, StackGANStage2Generator
-from .stylegan import StyleGANDiscriminator, StyleGANGenerator
+from .stylegan import (
+    ConditionalStyleGANDiscriminator,
+    ConditionalStyleGANGenerator,
+    StyleGANDiscriminator,
+    StyleGANGenerator,
+)
 from .stylegan_layers import MappingNetwork
 from .translation import ImageToImageNetwork
 from .unet import InpaintingGenerator, UNetGenerator
@@ -62,4 +73,8 @@ __all__ = [
     "build_network",
     "register_network",
     "dcgan_init",
+    "ConditionalR3GANDiscriminator",
+    "ConditionalR3GANGenerator",
+    "ConditionalStyleGANDiscriminator",
+    "ConditionalStyleGANGenerator",
 ]

@@ -94,18 +94,23 @@ class LabelCode(nn.Module):
 
 
 class ProjectionHead(nn.Module):
-    """``linear(phi) + <embed(y), phi>`` on flattened features ``phi [N, ...]`` (Miyato & Koyama 2018).
+    """``linear(phi) + scale * <embed(y), phi>`` on flattened features ``phi [N, ...]`` (Miyato & Koyama 2018).
+
+    Without ``head`` the logit is the projection alone, ``scale * <embed(y), phi>``: stylegan2-ada's
+    conditional epilogue (``cmap``, with ``scale = 1 / sqrt(feature_dim)``) and R3GAN's.
 
     Args:
         head: the unconditional logit layer, applied to the features as they are (a 4x4 conv on a 4x4
-            map, or a Linear); its output is flattened to ``[N]``.
+            map, or a Linear); its output is flattened to ``[N]``. None: no unconditional term.
         feature_dim: the number of elements of one sample's features.
         num_classes: the number of embedded classes.
+        scale: factor of the inner product (1 in Miyato & Koyama 2018).
     """
 
-    def __init__(self, head: nn.Module, feature_dim: int, num_classes: int) -> None:
+    def __init__(self, head: nn.Module | None, feature_dim: int, num_classes: int, scale: float = 1.0) -> None:
         super().__init__()
         self.head = head
+        self.scale = scale
         self.embed = nn.Embedding(num_classes, feature_dim)
 
     def init_embedding(self, init: str, spectral_norm: bool) -> None:
@@ -119,7 +124,9 @@ class ProjectionHead(nn.Module):
 
     def forward(self, features: Tensor, labels: Tensor) -> Tensor:
         projection = (self.embed(labels) * features.flatten(1)).sum(1)
-        return self.head(features).flatten() + projection
+        if self.scale != 1.0:
+            projection = projection * self.scale
+        return projection if self.head is None else self.head(features).flatten() + projection
 
 
 @register_network(small_configs=[{"num_classes": 3, "latent_dim": 16, "base_channels": 8, "upsample": up, "embed_dim": e}

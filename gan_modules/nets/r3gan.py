@@ -20,8 +20,16 @@ stages repeats its last entry for the higher resolutions, so ``[768]`` means 768
 Departures: resampling is ``F.interpolate`` (bilinear; antialiased when downsampling), whose
 ``[1, 3, 3, 1] / 8`` filter equals the official FIR filter away from the borders but renormalises at
 the border instead of zero padding. ``output_activation`` defaults to tanh, which keeps the
-framework's ``[-1, 1]`` image contract; ``"linear"`` is the paper's. Conditioning, FP16 stages and
-the fused CUDA ops are not reproduced.
+framework's ``[-1, 1]`` image contract; ``"linear"`` is the paper's. FP16 stages and the fused CUDA
+ops are not reproduced.
+
+Class conditioning, as the official code: :class:`ConditionalR3GANGenerator` concatenates a linear
+embedding of the one-hot label (no bias, fan-in initialised) to ``z`` before the generative basis;
+:class:`ConditionalR3GANDiscriminator`'s basis gives ``embed_dim`` features instead of one logit, and
+the logit is their inner product with a linear embedding of the label, scaled by
+``1 / sqrt(embed_dim)`` (a projection discriminator, :class:`~gan_modules.nets.conditional.ProjectionHead`).
+The unconditional classes take no ``num_classes``, so ``train.py``'s link from the datamodule never
+makes them conditional.
 """
 
 from __future__ import annotations
@@ -34,6 +42,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from .base import Network, check_sample_shape, get_activation, register_network
+from .conditional import ProjectionHead, _check_num_classes, check_labels, generator_labels
 from .layers import check_input_shape
 
 LEAKY_SLOPE = 0.2
@@ -209,11 +218,16 @@ class R3GANGenerator(Network):
                                                                    kernel_size, total)))
         self.to_image = _conv(widths[-1], out_channels, 1)
         self.output_activation = get_activation(output_activation)
+        self.embed: nn.Embedding | None = None  # set by ConditionalR3GANGenerator
 
-    def forward(self, z: Tensor) -> Tensor:
-        """Maps ``z [N, latent_dim]`` to images ``[N, C, H, W]``."""
-        check_input_shape(type(self).__name__, z, (self.latent_dim,), "z ")
+    def forward(self, z: Tensor, labels: Tensor | None = None) -> Tensor:
+        """Maps ``z [N, latent_dim]`` (and ``labels [N]`` when conditional; None: classes cycled) to images
+        ``[N, C, H, W]``; ``labels`` is ignored by an unconditional generator."""
+        name = type(self).__name__
+        check_input_shape(name, z, (self.latent_dim,), "z ")
         x = z
+        if self.embed is not None:
+            x = torch.cat([z, self.embed(generator_labels(name, labels, z, self.num_classes)).to(z.dtype)], dim=1)
         for stage in self.stages:
             x = stage(x)
         return self.output_activation(self.to_image(x))
@@ -258,11 +272,102 @@ class R3GANDiscriminator(Network):
             exit_ = DiscriminativeBasis(widths[0], 1) if s == 0 else Downsample(widths[s], widths[s - 1])
             self.stages.append(nn.Sequential(*_stage_blocks(widths[s], cards[s], counts[s], expansion, kernel_size,
                                                             total), exit_))
+        self.projection: ProjectionHead | None = None  # set by ConditionalR3GANDiscriminator
 
-    def forward(self, x: Tensor) -> Tensor:
-        """Maps images ``[N, C, H, W]`` to logits ``[N]``."""
-        check_input_shape(type(self).__name__, x, self.sample_shape)
+    def forward(self, x: Tensor, labels: Tensor | None = None) -> Tensor:
+        """Maps images ``[N, C, H, W]`` (and ``labels [N]`` when conditional) to logits ``[N]``."""
+        name = type(self).__name__
+        check_input_shape(name, x, self.sample_shape)
+        if self.projection is not None:
+            labels = check_labels(name, labels, x.shape[0])
         x = self.from_image(x)
         for stage in self.stages:
             x = stage(x)
-        return x.flatten()
+        return x.flatten() if self.projection is None else self.projection(x, labels)
+
+
+
+def _label_embedding(num_classes: int, dim: int) -> nn.Embedding:
+    """The official ``nn.Linear(num_classes, dim, bias=False)`` of the one-hot label, fan-in initialised, as a lookup."""
+    embed = nn.Embedding(num_classes, dim)
+    nn.init.normal_(embed.weight, 0.0, 1.0 / math.sqrt(num_classes))
+    return embed
+
+
+def _embed_dim(name: str, embed_dim: int | None, default: int) -> int:
+    dim = default if embed_dim is None else int(embed_dim)
+    if dim < 1:
+        raise ValueError(f"{name}: embed_dim must be >= 1 or None, got {embed_dim}")
+    return dim
+
+
+@register_network(small_configs=[{"num_classes": 3, "latent_dim": 16, "widths": [16, 8], "cardinalities": [4, 2],
+                                    "blocks": [1], "embed_dim": e} for e in (None, 4)])
+class ConditionalR3GANGenerator(R3GANGenerator):
+    """Class-conditional :class:`R3GANGenerator`: ``G(z [N, latent_dim], labels [N]) -> [N, C, H, W]``.
+
+    ``[z, embed(y)]`` enters the generative basis; ``G(z)`` cycles the classes ``0, 1, ..., K-1, 0, ...``.
+
+    Args:
+        sample_shape: ``(C, H, W)``, square, ``H`` a power of two >= 8.
+        num_classes: the number of classes (linked from ``data.num_classes`` by ``train.py``).
+        embed_dim: size of the label embedding; None: ``latent_dim``.
+        Other arguments: as :class:`R3GANGenerator`.
+    """
+
+    def __init__(
+        self,
+        sample_shape: Sequence[int] = (3, 32, 32),
+        num_classes: int = 10,
+        embed_dim: int | None = None,
+        latent_dim: int = 64,
+        widths: Sequence[int] = (768,),
+        cardinalities: Sequence[int] = (96,),
+        blocks: Sequence[int] = (2,),
+        expansion: int = 2,
+        kernel_size: int = 3,
+        output_activation: str = "tanh",
+    ) -> None:
+        super().__init__(sample_shape, latent_dim, widths, cardinalities, blocks, expansion, kernel_size,
+                         output_activation)
+        name = type(self).__name__
+        self.num_classes = _check_num_classes(name, num_classes)
+        dim = _embed_dim(name, embed_dim, self.latent_dim)
+        width = self.stages[0][0].basis.shape[0]
+        self.stages[0][0] = GenerativeBasis(self.latent_dim + dim, width)  # takes [z, embed(y)]
+        self.embed = _label_embedding(self.num_classes, dim)
+
+
+@register_network(small_configs=[{"num_classes": 3, "widths": [16, 8], "cardinalities": [4, 2], "blocks": [1],
+                                    "embed_dim": e} for e in (None, 4)])
+class ConditionalR3GANDiscriminator(R3GANDiscriminator):
+    """Projection :class:`R3GANDiscriminator`: ``D(images [N, C, H, W], labels [N]) -> logits [N]``.
+
+    The discriminative basis gives ``embed_dim`` features ``h``; the logit is ``<h, embed(y)> / sqrt(embed_dim)``.
+
+    Args:
+        sample_shape: ``(C, H, W)``, square, ``H`` a power of two >= 8.
+        num_classes: the number of classes (linked from ``data.num_classes`` by ``train.py``).
+        embed_dim: size of the features and the label embedding; None: the 4x4 stage's width.
+        Other arguments: as :class:`R3GANDiscriminator`.
+    """
+
+    def __init__(
+        self,
+        sample_shape: Sequence[int] = (3, 32, 32),
+        num_classes: int = 10,
+        embed_dim: int | None = None,
+        widths: Sequence[int] = (768,),
+        cardinalities: Sequence[int] = (96,),
+        blocks: Sequence[int] = (2,),
+        expansion: int = 2,
+        kernel_size: int = 3,
+    ) -> None:
+        super().__init__(sample_shape, widths, cardinalities, blocks, expansion, kernel_size)
+        name = type(self).__name__
+        self.num_classes = _check_num_classes(name, num_classes)
+        width = self.stages[-1][-1].linear.in_features
+        dim = _embed_dim(name, embed_dim, width)
+        self.stages[-1][-1] = DiscriminativeBasis(width, dim)  # features for the projection, not one logit
+        self.projection = ProjectionHead(None, dim, self.num_classes, scale=dim ** -0.5)
+        self.projection.embed = _label_embedding(self.num_classes, dim)

@@ -9,6 +9,15 @@ w̄, style mixing (by crossover layer or by coarse/middle/fine level) and interp
 ``"orig"`` (ProGAN/StyleGAN) blocks from the image size down to 4x4, then minibatch standard
 deviation, a 3x3 convolution and two dense layers to one logit.
 
+Class conditioning (stylegan2-ada's ``c_dim``): :class:`ConditionalStyleGANGenerator` embeds the
+one-hot label into the mapping network's input (:class:`~gan_modules.nets.stylegan_layers.MappingNetwork`)
+and truncates towards the label's class's w̄; :class:`ConditionalStyleGANDiscriminator` is a
+projection discriminator, ``logit = <out(h), embed(y)> / sqrt(cmap_dim)``, stylegan2-ada's epilogue
+with ``cmap`` a learned embedding of the label (stylegan2-ada computes ``cmap`` with an 8-layer mapping
+network of the label; the plain embedding is the projection discriminator of Miyato & Koyama 2018).
+The unconditional classes take no ``num_classes`` (``train.py`` links the datamodule's into any
+network that does), so a labelled dataset never makes them conditional.
+
 Sizes at the papers' settings: ``channel_base`` 32768 (config-f) or 16384 (``fmaps`` 0.5, the 256-px
 setting), ``channel_max`` 512, 8 mapping layers with learning-rate multiplier 0.01.
 """
@@ -22,6 +31,7 @@ import torch
 from torch import Tensor, nn
 
 from .base import Network, check_sample_shape, register_network
+from .conditional import ProjectionHead, _check_num_classes, check_labels, generator_labels
 from .layers import (
     EqualizedConv2d,
     EqualizedLinear,
@@ -130,12 +140,22 @@ class StyleGANGenerator(Network):
         """The feature resolution each of the ``num_ws`` style inputs acts on."""
         return list(self.synthesis.layer_resolutions)
 
-    def forward(self, z: Tensor, truncation_psi: float = 1.0, truncation_cutoff: int | None = None,
-                noise_mode: str | None = None) -> Tensor:
-        """Maps ``z [N, latent_dim]`` to images ``[N, C, H, W]``.
+    def labels_for(self, labels: Tensor | None, z: Tensor) -> Tensor | None:
+        """The labels of a batch of latents ``z [N, latent_dim]``: None when unconditional (``labels`` is
+        ignored), else ``labels [N]`` checked, or the classes cycled ``0, 1, ..., K-1, 0, ...`` when None."""
+        if labels is not None and not isinstance(labels, Tensor):  # G(z, 0.7) meant truncation_psi=0.7
+            raise TypeError(f"{type(self).__name__}: labels must be a tensor [N] of class indices, got "
+                            f"{type(labels).__name__}; pass truncation_psi by keyword")
+        return generator_labels(type(self).__name__, labels, z, self.num_classes) if self.num_classes else None
+
+    def forward(self, z: Tensor, labels: Tensor | None = None, truncation_psi: float = 1.0,
+                truncation_cutoff: int | None = None, noise_mode: str | None = None) -> Tensor:
+        """Maps ``z [N, latent_dim]`` (and ``labels [N]`` when conditional) to images ``[N, C, H, W]``.
 
         Args:
             z: latents.
+            labels: class indices ``[N]`` of a conditional generator (None: classes cycled); ignored when
+                unconditional.
             truncation_psi: the truncation trick ``w̄ + psi (w - w̄)``; 0.5-0.7 trades variety for quality.
             truncation_cutoff: truncate only the first this many style inputs (the StyleGAN paper used
                 the coarse ones); all when None.
@@ -143,7 +163,8 @@ class StyleGANGenerator(Network):
                 random while training and const in eval mode, so eval samples depend on z alone.
         """
         check_input_shape(type(self).__name__, z, (self.latent_dim,), "z ")
-        ws = self.mapping(z, truncation_psi=truncation_psi, truncation_cutoff=truncation_cutoff)
+        ws = self.mapping(z, self.labels_for(labels, z), truncation_psi=truncation_psi,
+                          truncation_cutoff=truncation_cutoff)
         return self.synthesis(ws, noise_mode=noise_mode)
 
     def style_layers(self, level: str) -> list[int]:
@@ -154,7 +175,7 @@ class StyleGANGenerator(Network):
 
     def mix_styles(self, z1: Tensor, z2: Tensor, crossover_layer: int | None = None,
                    layers: str | Sequence[int] | None = None, truncation_psi: float = 1.0,
-                   noise_mode: str | None = None) -> Tensor:
+                   noise_mode: str | None = None, labels: Tensor | None = None) -> Tensor:
         """Style mixing: images whose style inputs come from ``z1`` except a chosen set taken from ``z2``.
 
         Args:
@@ -166,6 +187,7 @@ class StyleGANGenerator(Network):
                 ``"fine"``, the paper's figure 3) or a list of indices.
             truncation_psi: truncation applied to both ws.
             noise_mode: see :meth:`forward`.
+            labels: ``[N]`` classes of both latents of a pair (conditional generators; see :meth:`forward`).
         """
         if (crossover_layer is None) == (layers is None):
             raise ValueError("mix_styles: give exactly one of crossover_layer and layers")
@@ -174,8 +196,9 @@ class StyleGANGenerator(Network):
                              f"got {crossover_layer}")
         if z1.shape != z2.shape:
             raise ValueError(f"mix_styles: z1 {tuple(z1.shape)} and z2 {tuple(z2.shape)} differ")
-        ws1 = self.mapping(z1, truncation_psi=truncation_psi)
-        ws2 = self.mapping(z2, truncation_psi=truncation_psi, update_w_avg=False)
+        labels = self.labels_for(labels, z1)
+        ws1 = self.mapping(z1, labels, truncation_psi=truncation_psi)
+        ws2 = self.mapping(z2, labels, truncation_psi=truncation_psi, update_w_avg=False)
         if crossover_layer is not None:
             from_z2 = list(range(crossover_layer, self.num_ws))
         else:
@@ -185,11 +208,13 @@ class StyleGANGenerator(Network):
         return self.synthesis(torch.where(mask[None, :, None], ws2, ws1), noise_mode=noise_mode)
 
     def interpolate(self, z1: Tensor, z2: Tensor, steps: int = 8, space: str = "w",
-                    truncation_psi: float = 1.0, noise_mode: str | None = None) -> Tensor:
+                    truncation_psi: float = 1.0, noise_mode: str | None = None,
+                    labels: Tensor | None = None) -> Tensor:
         """Images along paths from ``z1`` to ``z2`` (``[N, latent_dim]`` each): ``[N * steps, C, H, W]``.
 
         ``space="w"`` interpolates linearly in W (the StyleGAN paper's perceptual path length in W),
         ``"z"`` spherically in Z. Row ``i`` of a grid with ``steps`` images per row is the path of pair ``i``.
+        A conditional generator keeps pair ``i``'s class ``labels[i]`` along its path (None: cycled).
         """
         if space not in ("w", "z"):
             raise ValueError(f"interpolate: space must be 'w' or 'z', got '{space}'")
@@ -197,12 +222,14 @@ class StyleGANGenerator(Network):
             raise ValueError(f"interpolate: steps must be >= 2, got {steps}")
         n = z1.shape[0]
         t = torch.linspace(0.0, 1.0, steps, device=z1.device, dtype=z1.dtype)
+        labels = self.labels_for(labels, z1)
         if space == "z":
             z = _slerp(z1, z2, t).reshape(n * steps, -1)
-            ws = self.mapping(z, truncation_psi=truncation_psi, update_w_avg=False)
+            path_labels = None if labels is None else labels.repeat_interleave(steps)
+            ws = self.mapping(z, path_labels, truncation_psi=truncation_psi, update_w_avg=False)
         else:
-            w1 = self.mapping(z1, truncation_psi=truncation_psi, update_w_avg=False)
-            w2 = self.mapping(z2, truncation_psi=truncation_psi, update_w_avg=False)
+            w1 = self.mapping(z1, labels, truncation_psi=truncation_psi, update_w_avg=False)
+            w2 = self.mapping(z2, labels, truncation_psi=truncation_psi, update_w_avg=False)
             ws = torch.lerp(w1[:, None], w2[:, None], t[None, :, None, None])
             ws = ws.reshape(n * steps, self.num_ws, -1)
         return self.synthesis(ws, noise_mode=noise_mode)
@@ -277,10 +304,14 @@ class StyleGANDiscriminator(Network):
         self.conv = EqualizedConv2d(c_in + extra, c_in, 3)
         self.fc = EqualizedLinear(c_in * 16, c_in, activation="lrelu")
         self.out = EqualizedLinear(c_in, 1)
+        self.projection: ProjectionHead | None = None  # set by ConditionalStyleGANDiscriminator
 
-    def forward(self, x: Tensor) -> Tensor:
-        """Maps images ``[N, C, H, W]`` to logits ``[N]``."""
-        check_input_shape(type(self).__name__, x, self.sample_shape)
+    def forward(self, x: Tensor, labels: Tensor | None = None) -> Tensor:
+        """Maps images ``[N, C, H, W]`` (and ``labels [N]`` when conditional) to logits ``[N]``."""
+        name = type(self).__name__
+        check_input_shape(name, x, self.sample_shape)
+        if self.projection is not None:
+            labels = check_labels(name, labels, x.shape[0])
         h, img = None, x
         for block in self.blocks:
             h, img = block(h, img)
@@ -288,5 +319,87 @@ class StyleGANDiscriminator(Network):
             h = h + self.fromrgb(img)
         if self.mbstd is not None:
             h = self.mbstd(h)
-        h = self.fc(self.conv(h).flatten(1))
-        return self.out(h).flatten()
+        h = self.out(self.fc(self.conv(h).flatten(1)))
+        return h.flatten() if self.projection is None else self.projection(h, labels)
+
+
+
+@register_network(small_configs=[{"num_classes": 3, "latent_dim": 16, "w_dim": 16, "channel_base": 128, "channel_max": 16,
+                                    "mapping_layers": 2, "architecture": a, "block_architecture": b}
+                                   for a, b in (("stylegan", "orig"), ("stylegan2", "skip"))])
+class ConditionalStyleGANGenerator(StyleGANGenerator):
+    """Class-conditional :class:`StyleGANGenerator`: ``G(z [N, latent_dim], labels [N]) -> [N, C, H, W]``.
+
+    The mapping network's input is ``[pixel_norm(z), pixel_norm(embed(one_hot(y)))]`` with a linear
+    embedding to ``w_dim`` features (stylegan2-ada's ``MappingNetwork`` with ``c_dim > 0``); truncation
+    pulls w towards the w̄ of its own class. ``G(z)`` cycles the classes ``0, 1, ..., K-1, 0, ...``.
+
+    Args:
+        sample_shape: ``(C, H, W)``, square, ``H`` a power of two >= 8.
+        num_classes: the number of classes (linked from ``data.num_classes`` by ``train.py``).
+        Other arguments: as :class:`StyleGANGenerator`.
+    """
+
+    def __init__(
+        self,
+        sample_shape: Sequence[int] = (1, 32, 32),
+        num_classes: int = 10,
+        latent_dim: int = 512,
+        w_dim: int = 512,
+        architecture: str = "stylegan2",
+        block_architecture: str = "skip",
+        channel_base: int = 16384,
+        channel_max: int = 512,
+        mapping_layers: int = 8,
+        mapping_lr_multiplier: float = 0.01,
+        w_avg_beta: float = 0.995,
+        output_activation: str = "tanh",
+    ) -> None:
+        super().__init__(sample_shape, latent_dim, w_dim, architecture, block_architecture, channel_base, channel_max,
+                         mapping_layers, mapping_lr_multiplier, w_avg_beta, output_activation)
+        self.num_classes = _check_num_classes(type(self).__name__, num_classes)
+        # the unconditional mapping built above, replaced by one with the label input
+        self.mapping = MappingNetwork(self.latent_dim, self.w_dim, self.num_ws, mapping_layers,
+                                      lr_multiplier=mapping_lr_multiplier, w_avg_beta=w_avg_beta,
+                                      num_classes=self.num_classes)
+
+
+@register_network(small_configs=[{"num_classes": 3, "channel_base": 128, "channel_max": 16, "cmap_dim": c}
+                                   for c in (None, 8)])
+class ConditionalStyleGANDiscriminator(StyleGANDiscriminator):
+    """Projection :class:`StyleGANDiscriminator`: ``D(images [N, C, H, W], labels [N]) -> logits [N]``.
+
+    The last dense layer gives ``cmap_dim`` features ``h`` instead of one logit, and the logit is
+    ``<h, embed(y)> / sqrt(cmap_dim)`` (stylegan2-ada's conditional epilogue, with the label's
+    embedding in place of its mapping network; see :class:`~gan_modules.nets.conditional.ProjectionHead`).
+    The embedding keeps ``nn.Embedding``'s N(0, 1) entries: unit second moment, as stylegan2-ada's
+    normalized label code.
+
+    Args:
+        sample_shape: ``(C, H, W)``, square, ``H`` a power of two >= 8.
+        num_classes: the number of classes (linked from ``data.num_classes`` by ``train.py``).
+        cmap_dim: size of the features and of the label embedding; None: the 4x4 stage's width
+            (stylegan2-ada's default).
+        Other arguments: as :class:`StyleGANDiscriminator`.
+    """
+
+    def __init__(
+        self,
+        sample_shape: Sequence[int] = (1, 32, 32),
+        num_classes: int = 10,
+        cmap_dim: int | None = None,
+        architecture: str = "resnet",
+        channel_base: int = 16384,
+        channel_max: int = 512,
+        mbstd_group_size: int = 4,
+        mbstd_channels: int = 1,
+    ) -> None:
+        super().__init__(sample_shape, architecture, channel_base, channel_max, mbstd_group_size, mbstd_channels)
+        name = type(self).__name__
+        self.num_classes = _check_num_classes(name, num_classes)
+        width = self.fc.weight.shape[0]  # the 4x4 stage's channels
+        cmap_dim = width if cmap_dim is None else int(cmap_dim)
+        if cmap_dim < 1:
+            raise ValueError(f"{name}: cmap_dim must be >= 1 or None, got {cmap_dim}")
+        self.out = EqualizedLinear(width, cmap_dim)  # replaces the one-logit layer
+        self.projection = ProjectionHead(None, cmap_dim, self.num_classes, scale=cmap_dim ** -0.5)

@@ -127,6 +127,13 @@ class MappingNetwork(nn.Module):
     style mixing and truncation can treat layers separately. ``w_avg`` (w̄, a buffer) tracks the mean
     of w as a moving average while the module is in training mode; truncation pulls w towards it.
 
+    Class-conditional (``num_classes > 0``, stylegan2-ada's ``c_dim``): the one-hot label goes through
+    a linear embedding to ``w_dim`` features, which are normalized like z and concatenated to the
+    normalized z before the first layer. ``w_avg_class [num_classes, w_dim]`` then tracks w̄ per class
+    (same decay, each class from its samples in the batch), and truncation pulls each w towards its
+    own class's w̄: stylegan2-ada keeps one global w̄, towards which a strongly truncated sample
+    loses its class; the per-class centre (as StyleGAN-XL, Sauer et al. 2022) keeps it.
+
     Args:
         z_dim: size of z.
         w_dim: size of w.
@@ -135,44 +142,68 @@ class MappingNetwork(nn.Module):
         hidden_dim: width of the hidden layers; ``w_dim`` when None.
         lr_multiplier: learning-rate multiplier of every layer (0.01 in the papers).
         w_avg_beta: decay of the w̄ moving average per training forward (0.995); None disables tracking.
+        num_classes: classes of the label input; 0 (unconditional) builds exactly the layers above.
     """
 
     def __init__(self, z_dim: int, w_dim: int, num_ws: int, num_layers: int = 8,
                  hidden_dim: int | None = None, lr_multiplier: float = 0.01,
-                 w_avg_beta: float | None = 0.995) -> None:
+                 w_avg_beta: float | None = 0.995, num_classes: int = 0) -> None:
         super().__init__()
-        if min(z_dim, w_dim, num_ws, num_layers) < 1:
-            raise ValueError("MappingNetwork: z_dim, w_dim, num_ws and num_layers must be >= 1")
+        if min(z_dim, w_dim, num_ws, num_layers) < 1 or num_classes < 0:
+            raise ValueError("MappingNetwork: z_dim, w_dim, num_ws and num_layers must be >= 1, num_classes >= 0")
         hidden = w_dim if hidden_dim is None else hidden_dim
-        sizes = [z_dim] + [hidden] * (num_layers - 1) + [w_dim]
+        # the label's embedding (w_dim features) joins z at the first layer's input
+        sizes = [z_dim + (w_dim if num_classes else 0)] + [hidden] * (num_layers - 1) + [w_dim]
         self.layers = nn.ModuleList(
             EqualizedLinear(a, b, lr_multiplier=lr_multiplier, activation="lrelu")
             for a, b in zip(sizes[:-1], sizes[1:], strict=True)
         )
         self.z_dim, self.w_dim, self.num_ws, self.w_avg_beta = z_dim, w_dim, num_ws, w_avg_beta
+        self.num_classes = int(num_classes)
         self.register_buffer("w_avg", torch.zeros(w_dim))
+        if num_classes:
+            self.embed = EqualizedLinear(num_classes, w_dim)  # lr multiplier 1, as stylegan2-ada's embed
+            self.register_buffer("w_avg_class", torch.zeros(num_classes, w_dim))
 
-    def forward(self, z: Tensor, truncation_psi: float = 1.0, truncation_cutoff: int | None = None,
-                update_w_avg: bool = True) -> Tensor:
-        """Maps ``z [N, z_dim]`` to ``ws [N, num_ws, w_dim]``.
+    def forward(self, z: Tensor, labels: Tensor | None = None, truncation_psi: float = 1.0,
+                truncation_cutoff: int | None = None, update_w_avg: bool = True) -> Tensor:
+        """Maps ``z [N, z_dim]`` (and ``labels [N]`` int64 when conditional) to ``ws [N, num_ws, w_dim]``.
 
         Args:
             z: latents.
-            truncation_psi: ``w <- w̄ + psi (w - w̄)``; 1 leaves w unchanged, 0 gives w̄.
+            labels: class indices in ``0..num_classes-1``; required when ``num_classes > 0``, else ignored.
+            truncation_psi: ``w <- w̄ + psi (w - w̄)``; 1 leaves w unchanged, 0 gives w̄ (the label's
+                class's w̄ when conditional).
             truncation_cutoff: truncate only the first this many style inputs (all when None).
             update_w_avg: update w̄ from this batch (only in training mode); False for the second latent
                 of style mixing, as in stylegan2-ada.
         """
         x = pixel_norm(z)
+        if self.num_classes:
+            if labels is None:
+                raise ValueError(f"MappingNetwork is conditional ({self.num_classes} classes): pass labels [N]")
+            code = F.one_hot(labels.long(), self.num_classes).to(x.dtype)
+            x = torch.cat([x, pixel_norm(self.embed(code))], dim=1)
         for layer in self.layers:
             x = layer(x)
         if update_w_avg and self.training and self.w_avg_beta is not None:
             with torch.no_grad():
                 # in float32 (the buffer's dtype): under bf16 autocast x is bfloat16
                 self.w_avg.copy_(x.detach().float().mean(dim=0).lerp(self.w_avg, self.w_avg_beta))
+                if self.num_classes:
+                    self._update_class_averages(x.detach().float(), labels.long())
         ws = x.unsqueeze(1).repeat(1, self.num_ws, 1)
         if truncation_psi != 1.0:
             cutoff = self.num_ws if truncation_cutoff is None else truncation_cutoff
-            truncated = self.w_avg.to(ws.dtype).lerp(ws[:, :cutoff], truncation_psi)
+            centre = self.w_avg_class[labels.long()][:, None] if self.num_classes else self.w_avg
+            truncated = centre.to(ws.dtype).lerp(ws[:, :cutoff], truncation_psi)
             ws = torch.cat([truncated, ws[:, cutoff:]], dim=1)
         return ws
+
+    def _update_class_averages(self, w: Tensor, labels: Tensor) -> None:
+        """Moves each class's w̄ present in the batch towards the mean of its w (``w [N, w_dim]``)."""
+        sums = torch.zeros_like(self.w_avg_class).index_add_(0, labels, w)
+        counts = torch.zeros(self.num_classes, device=w.device).index_add_(0, labels, torch.ones_like(labels, dtype=w.dtype))
+        means = sums / counts.clamp(min=1)[:, None]
+        updated = means.lerp(self.w_avg_class, self.w_avg_beta)
+        self.w_avg_class.copy_(torch.where(counts[:, None] > 0, updated, self.w_avg_class))
