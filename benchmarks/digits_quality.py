@@ -60,8 +60,16 @@ sys.path.insert(0, str(ROOT))
 
 from benchmarks._results import RESULTS, machine, write_section  # noqa: E402
 from callbacks.metrics.digits_classifier import DigitsClassifier, DigitsCNN, _augment, load_digits_split  # noqa: E402
-from evaluate import embed, score  # noqa: E402
+from evaluate import score  # noqa: E402
 from gan_modules import load_generator  # noqa: E402
+
+
+@torch.no_grad()
+def embed(extractor: torch.nn.Module, images: torch.Tensor, batch_size: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(features [N, d], logits [N, K])`` of images ``[N, C, H, W]`` in ``[-1, 1]``, in chunks of ``batch_size``."""
+    outputs = [extractor(chunk) for chunk in images.split(batch_size)]
+    return (torch.cat([out["features"].float() for out in outputs]),
+            torch.cat([out["logits"].float() for out in outputs]))
 
 
 def presets(only: list[str] | None) -> list[Path]:
@@ -87,17 +95,19 @@ def family(config: Path) -> str:
     return f"{name} ({loss}{extra})" if loss else name
 
 
-def train(config: Path, run_dir: Path, steps: int, threads: int | None = None, grid_every: int | None = None) -> float:
+def train(config: Path, run_dir: Path, steps: int, threads: int | None = None, grid_every: int | None = None,
+          overrides: list[str] = ()) -> float:
     """Runs ``train.py fit`` on one preset in a subprocess; returns its wall-clock seconds.
 
     One sample grid at the end, or one every ``grid_every`` generator steps (which also shows how far
-    a long run has come)."""
+    a long run has come). ``overrides`` are further ``train.py`` arguments (``--model.init_args.lr=...``)."""
     command = [sys.executable, str(ROOT / "train.py"), "fit", "--config", str(config),
                f"--trainer.default_root_dir={run_dir}", f"--model.init_args.max_generator_steps={steps}",
                # the preset's own metric callbacks and validation are replaced by the scoring below
                "--trainer.callbacks=[]", "--trainer.callbacks+=callbacks.SampleGrid",
                f"--trainer.callbacks.every_n_generator_steps={grid_every or steps}", "--trainer.limit_val_batches=0",
-               "--trainer.logger=false", "--trainer.enable_progress_bar=false", "--trainer.enable_model_summary=false"]
+               "--trainer.logger=false", "--trainer.enable_progress_bar=false", "--trainer.enable_model_summary=false",
+               *overrides]
     env = {**os.environ, "PYTHONWARNINGS": "ignore"}
     if threads is not None:
         env.update(OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads))
@@ -163,7 +173,8 @@ def evaluate_preset(ckpt: Path, extractor: DigitsClassifier, real_feats: torch.T
     generator = load_generator(ckpt)
     images, labels = generate(generator, args.num_samples, args.seed)
     feats, logits = embed(extractor, images, 250)
-    out = score(real_feats, feats, logits, ["fid", "kid", "is"], seed=args.seed)
+    out = score(real_feats, feats, logits, ["fid", "kid", "is"], seed=args.seed,
+                kid_subset_size=min(1000, len(feats)))
     out.update(class_statistics(logits, labels))
     if generator.num_classes:
         cas_images, cas_labels = generate(generator, args.cas_samples, args.seed + 1)
