@@ -65,6 +65,9 @@ class TextImageMetrics(L.Callback):
             raise ValueError(f"unknown metric(s) {unknown}; valid: {', '.join(VALID)}")
         if "r_precision" in self.metrics and num_samples < 100:
             raise ValueError(f"r_precision ranks 100 captions: num_samples must be >= 100, got {num_samples}")
+        if ("kid" in self.metrics or "fid" in self.metrics) and kid_subset_size > num_samples:
+            raise ValueError(f"kid_subset_size={kid_subset_size} is larger than num_samples={num_samples}: KID draws "
+                             "subsets of the scored pairs; lower kid_subset_size or raise num_samples")
         self.classifier = classifier if classifier is not None else AttributeClassifier()
         self.classifier.eval().requires_grad_(False)
         self.image_encoder = self.text_encoder = None

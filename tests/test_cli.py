@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import os
 import subprocess
 import sys
@@ -9,6 +10,7 @@ from pathlib import Path
 
 import pytest
 import torch
+import yaml
 from PIL import Image
 from presets import data_overrides, light_metrics_config, needs_standin
 
@@ -150,3 +152,28 @@ def test_run_folder_is_named_after_the_preset_not_the_trainer_fragment(tmp_path,
                        auto_configure_optimizers=False, run=False, args=args, save_config_callback=None)
     assert Path(cli.trainer.default_root_dir) == Path("runs") / "gan_mlp_toy_ring"
     assert type(cli.trainer.strategy).__name__ == "GANDDPStrategy"  # the fragment's strategy: ddp
+
+
+def _build(spec: object) -> object:
+    """``spec`` with every ``{class_path, init_args}`` mapping instantiated (as LightningCLI would)."""
+    if isinstance(spec, dict) and "class_path" in spec:
+        module, _, name = spec["class_path"].rpartition(".")
+        cls = getattr(importlib.import_module(module), name)
+        return cls(**{k: _build(v) for k, v in (spec.get("init_args") or {}).items()})
+    if isinstance(spec, dict):
+        return {k: _build(v) for k, v in spec.items()}
+    if isinstance(spec, list):
+        return [_build(v) for v in spec]
+    return spec
+
+
+@pytest.mark.parametrize("config", CONFIGS, ids=[c.stem for c in CONFIGS])
+def test_every_preset_callback_builds_as_written(config):
+    """The presets' callbacks with their settings as written (the fit test above lightens the metric
+    callbacks, which would hide a setting that cannot work, such as a KID subset larger than the
+    scored set). Callbacks scoring with the FID Inception network need its weights file, absent here."""
+    callbacks = (yaml.safe_load(config.read_text()).get("trainer") or {}).get("callbacks") or []
+    for spec in callbacks:
+        if "FIDInceptionV3" in str(spec):
+            continue
+        assert _build(spec) is not None

@@ -76,3 +76,10 @@ def test_callback_bad_arguments():
         TextImageMetrics(metrics=["colourfulness"])
     with pytest.raises(ValueError, match="num_samples must be >= 100"):
         TextImageMetrics(num_samples=50)
+
+
+def test_kid_subset_larger_than_the_scored_pairs_is_refused_at_construction():
+    # found in the StackGAN presets: 500 scored pairs, the default subset of 1000 failed at the end of fit
+    with pytest.raises(ValueError, match="kid_subset_size=1000 is larger than num_samples=500"):
+        TextImageMetrics(num_samples=500, metrics=["kid"])
+    assert TextImageMetrics(num_samples=500, metrics=["attributes"]).num_samples == 500  # KID not asked for
