@@ -134,6 +134,17 @@ def embed_into(summary: SetSummary, extractor: nn.Module, dataset: Dataset, batc
         start += len(index)
 
 
+@torch.no_grad()
+def embed(extractor: nn.Module, images: Tensor, batch_size: int = 250) -> tuple[Tensor, Tensor]:
+    """Features ``[N, d]`` and logits ``[N, K]`` (float32) of in-memory ``images [N, C, H, W]`` in [-1, 1]."""
+    feats, logits = [], []
+    for chunk in images.split(batch_size):
+        out = extractor(chunk)
+        feats.append(out["features"].float())
+        logits.append(out["logits"].float())
+    return torch.cat(feats), torch.cat(logits)
+
+
 def score(real: Tensor, fake: Tensor, fake_logits: Tensor, metrics: list[str], seed: int = 0,
           kid_subset_size: int = 1000, max_features: int = 10_000) -> dict[str, float]:
     """The metrics of full feature matrices (``[n, d]`` real, ``[m, d]`` fake, ``[m, K]`` fake logits).

@@ -19,6 +19,7 @@ Usage::
 
 from __future__ import annotations
 
+import argparse
 import sys
 from pathlib import Path
 
@@ -36,7 +37,8 @@ from datamodules import embedded_photos as ep  # noqa: E402
 FAR = 8  # pixels from the nearest edge
 
 
-def main() -> str:
+def main(argv: list[str] | None = None) -> str:
+    argparse.ArgumentParser(description=__doc__.splitlines()[0]).parse_args(argv)  # no options; --help
     lines = ["| preset | trivial (table's baseline) | flat grey | flat train-mean colour |", "| --- | --- | --- | --- |"]
     for stem in PRESETS:
         datamodule = test_data(ROOT / "configs" / f"{stem}.yaml", quick=False)
