@@ -12,15 +12,16 @@ What is measured:
     training digits in the ``DigitsClassifier``'s features (FID, KID; comparable only with each other
     and at equal sample counts) and its class statistics.
 
-    ``train s`` is the wall-clock time of the ``train.py fit`` subprocess (start-up included); it is
-    comparable between variants only when they ran on an otherwise idle machine with the same
-    ``--threads``.
+    Each variant's row is also printed to stderr as one JSON line (``--from-log`` rebuilds the table
+    from such lines), with ``train_s``, the wall-clock time of its ``train.py fit`` subprocess (start-up
+    included), which is left out of the table: it compares variants only on an otherwise idle machine;
+    ``benchmarks/step_time.py`` measures the per-step cost of variants side by side.
 
 Usage::
 
     python benchmarks/r3gan_digits_study.py --quick                       # 10 steps: checks the script works
     python benchmarks/r3gan_digits_study.py --threads 1 --jobs 2          # every variant, 400 steps each
-    python benchmarks/r3gan_digits_study.py --only preset lr_x4 --generator-steps 1200
+    python benchmarks/r3gan_digits_study.py --only preset combined --generator-steps 1200
 
 The table goes to stdout and, with ``--out FILE``, into that file's ``r3gan_digits_study`` section
 (``--out docs/results.md`` for the docs; ``--quick`` numbers are never written by default).
@@ -61,10 +62,7 @@ class Variant:
 VARIANTS: dict[str, Variant] = {
     "preset": Variant("the preset as it is"),
     "lr_x4": Variant("lr 8e-4 -> 2e-4 (4x)", [f"{MODEL}lr=0.0008", f"{MODEL}lr_final=0.0002"]),
-    "lr_const": Variant("lr 2e-4 constant (no decay)", [f"{MODEL}lr_final=0.0002"]),
-    "ema_short": Variant("EMA half-life 0 -> 1 kimg (not 5)", [f"{MODEL}ema_kimg_final=1.0"]),
     "gamma_low": Variant("gamma 0.01 -> 0.001 (10x lower)", [f"{MODEL}gamma=0.01", f"{MODEL}gamma_final=0.001"]),
-    "gamma_high": Variant("gamma 1 -> 0.1 (10x higher)", [f"{MODEL}gamma=1.0", f"{MODEL}gamma_final=0.1"]),
     "wide": Variant("widths 128, 128, 64, 32 (2x), groups of 32",
                     [f"{MODEL}generator.init_args.widths=[128,128,64,32]",
                      f"{MODEL}generator.init_args.cardinalities=[8,8,4,2]",
@@ -75,6 +73,9 @@ VARIANTS: dict[str, Variant] = {
                             f"{MODEL}discriminator.init_args.blocks=[1,1,1,0]"]),
     "batch32": Variant("batch 32 (not 64)", ["--data.init_args.batch_size=32"]),
     "lazy4": Variant("R1 and R2 every 4th D step at 4x the weight", [f"{MODEL}reg_interval=4"]),
+    "combined": Variant("lr 8e-4 -> 2e-4, batch 32, R1 and R2 every 4th D step, EMA half-life 0 -> 1 kimg",
+                        [f"{MODEL}lr=0.0008", f"{MODEL}lr_final=0.0002", "--data.init_args.batch_size=32",
+                         f"{MODEL}reg_interval=4", f"{MODEL}ema_kimg_final=1.0"]),
 }
 
 
@@ -111,18 +112,18 @@ def table(rows: list[dict], args, command: str) -> str:
         "",
         f"`{command}` on {machine()}.",
         "",
-        f"`{args.config.name}` with one change per row, {args.generator_steps} generator steps each, the schedules "
-        f"stretched over the run; {args.num_samples} samples of the EMA and of the raw generator scored against "
+        f"`{args.config.name}` with the changes of each row, the schedules stretched over the run "
+        f"(`G steps` x `batch` images); {args.num_samples} samples of the EMA and of the raw generator scored against "
         "the training digits in the DigitsClassifier's features.",
         "",
-        "| variant | change | batch | train s | FID (EMA) | KID ×10³ (EMA) | FID (raw G) | class KL (EMA) |",
+        "| variant | change | batch | G steps | FID (EMA) | KID ×10³ (EMA) | FID (raw G) | class KL (EMA) |",
         "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     for row in rows:
         if "error" in row:
             lines.append(f"| {row['variant']} | {row['what']} | | failed: {row['error'][:80]} | | | | |")
             continue
-        lines.append(f"| {row['variant']} | {row['what']} | {row['batch']} | {row['train_s']:.0f} | "
+        lines.append(f"| {row['variant']} | {row['what']} | {row['batch']} | {row['steps']} | "
                      f"{row['ema_fid']:.2f} | {row['ema_kid'] * 1e3:.1f} | {row['raw_fid']:.2f} | "
                      f"{row['ema_class_kl']:.3f} |")
     return "\n".join(lines)
@@ -139,6 +140,8 @@ def main(argv: list[str] | None = None) -> list[dict]:
     parser.add_argument("--jobs", type=int, default=1, help="variants trained in parallel (one process each)")
     parser.add_argument("--threads", type=int, default=None, help="torch threads per training process")
     parser.add_argument("--quick", action="store_true", help="10 steps, 200 samples: checks the script works")
+    parser.add_argument("--from-log", type=Path, nargs="+", default=None, help="train nothing: the rows earlier "
+                        "runs printed (their stderr, one JSON line per variant), in the order given")
     parser.add_argument("--out", type=Path, default=None, help="Markdown file whose r3gan_digits_study section "
                         "receives the table (default: print only)")
     args = parser.parse_args(argv)
@@ -148,13 +151,20 @@ def main(argv: list[str] | None = None) -> list[dict]:
     if args.quick:
         args.generator_steps, args.num_samples = 10, 200
 
+    if args.from_log is not None:
+        rows = [json.loads(line) for log in args.from_log for line in log.read_text().splitlines()
+                if line.startswith('{"variant"')]
+        for row in rows:  # lines without a step count are from a run of --generator-steps
+            row.setdefault("steps", args.generator_steps)
+        return finish(rows, args, command)
     extractor = DigitsClassifier()
     real_feats, _ = embed(extractor, load_digits_split("train")[0], 250)
 
     def run(name: str, tmp: str) -> dict:
         variant = VARIANTS[name]
         overrides = run_overrides(args.config, variant, args.generator_steps)
-        row = {"variant": name, "what": variant.what, "batch": batch_size(args.config, variant.overrides)}
+        row = {"variant": name, "what": variant.what, "batch": batch_size(args.config, variant.overrides),
+               "steps": args.generator_steps}
         try:
             run_dir = Path(tmp) / name
             row["train_s"] = train(args.config, run_dir, args.generator_steps, args.threads, overrides=overrides)
@@ -167,6 +177,11 @@ def main(argv: list[str] | None = None) -> list[dict]:
 
     with tempfile.TemporaryDirectory(prefix="r3gan_study_") as tmp, ThreadPoolExecutor(args.jobs) as pool:
         rows = list(pool.map(lambda name: run(name, tmp), args.only or list(VARIANTS)))
+    return finish(rows, args, command)
+
+
+def finish(rows: list[dict], args: argparse.Namespace, command: str) -> list[dict]:
+    """Prints the table of ``rows`` and writes it into ``--out``'s section when given."""
     markdown = table(rows, args, command)
     print(markdown)
     if args.out is not None:
