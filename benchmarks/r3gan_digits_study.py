@@ -1,9 +1,10 @@
 """Why ``r3gan_digits`` trails at its budget: short trainings of preset variants, scored like ``digits_quality``.
 
 What is measured:
-    Each variant is ``configs/r3gan_digits.yaml`` (or ``--config``) with a few ``train.py`` overrides
-    (the ``VARIANTS`` table below: learning rate, γ, EMA half-life, widths, blocks, batch size, lazy
-    R1/R2), trained with ``train.py fit`` in a subprocess for the same ``--generator-steps``
+    Each variant is ``configs/r3gan_digits.yaml`` (or ``--config``) with ``train.py`` overrides (the
+    ``VARIANTS`` table below): the settings the preset had before this study (``BEFORE``) plus one change
+    (learning rate, γ, widths, blocks, batch size, lazy R1/R2) or the changes the preset adopted
+    (``combined``); ``preset`` is the file as it is. Each is trained with ``train.py fit`` in a subprocess for the same ``--generator-steps``
     (``benchmarks/digits_quality.py``'s ``train``: metric callbacks and validation off). Unless a variant
     sets ``decay_kimg`` itself, its schedules (γ, lr, β2, EMA half-life) are stretched over exactly the
     images the short run sees, so a 400-step run goes through the whole cosine as the 1200-step preset
@@ -21,7 +22,7 @@ Usage::
 
     python benchmarks/r3gan_digits_study.py --quick                       # 10 steps: checks the script works
     python benchmarks/r3gan_digits_study.py --threads 1 --jobs 2          # every variant, 400 steps each
-    python benchmarks/r3gan_digits_study.py --only preset combined --generator-steps 1200
+    python benchmarks/r3gan_digits_study.py --only before preset --generator-steps 1200
 
 The table goes to stdout and, with ``--out FILE``, into that file's ``r3gan_digits_study`` section
 (``--out docs/results.md`` for the docs; ``--quick`` numbers are never written by default).
@@ -53,35 +54,45 @@ MODEL = "--model.init_args."
 
 @dataclass(frozen=True)
 class Variant:
-    """One change to the preset: what it tests and the ``train.py`` arguments that make it."""
+    """One row of the study: what it tests and the ``train.py`` arguments that make it."""
 
     what: str
     overrides: list[str] = field(default_factory=list)
 
 
+BEFORE = ["--data.init_args.batch_size=64", f"{MODEL}lr=0.0002", f"{MODEL}lr_final=0.00005", f"{MODEL}reg_interval=1",
+          f"{MODEL}ema_kimg_final=5.0"]
+"""The settings ``r3gan_digits.yaml`` had before this study (where it now differs): every study row but
+``preset`` starts from them, so the rows keep their meaning whatever the preset file says now."""
+
+
+def _changed(what: str, *overrides: str) -> Variant:
+    return Variant(what, [*BEFORE, *overrides])
+
+
 VARIANTS: dict[str, Variant] = {
-    "preset": Variant("the preset as it is"),
-    "lr_x4": Variant("lr 8e-4 -> 2e-4 (4x)", [f"{MODEL}lr=0.0008", f"{MODEL}lr_final=0.0002"]),
-    "gamma_low": Variant("gamma 0.01 -> 0.001 (10x lower)", [f"{MODEL}gamma=0.01", f"{MODEL}gamma_final=0.001"]),
-    "wide": Variant("widths 128, 128, 64, 32 (2x), groups of 32",
-                    [f"{MODEL}generator.init_args.widths=[128,128,64,32]",
+    "before": _changed("the preset before the study: batch 64, lr 2e-4 -> 5e-5, R1 + R2 every step, EMA 0 -> 5 kimg"),
+    "lr_x4": _changed("lr 8e-4 -> 2e-4 (4x)", f"{MODEL}lr=0.0008", f"{MODEL}lr_final=0.0002"),
+    "gamma_low": _changed("gamma 0.01 -> 0.001 (10x lower)", f"{MODEL}gamma=0.01", f"{MODEL}gamma_final=0.001"),
+    "wide": _changed("widths 128, 128, 64, 32 (2x), groups of 32", f"{MODEL}generator.init_args.widths=[128,128,64,32]",
                      f"{MODEL}generator.init_args.cardinalities=[8,8,4,2]",
                      f"{MODEL}discriminator.init_args.widths=[128,128,64,32]",
-                     f"{MODEL}discriminator.init_args.cardinalities=[8,8,4,2]"]),
-    "blocks_16px": Variant("a residual block at 16 px too (blocks 1, 1, 1, 0)",
-                           [f"{MODEL}generator.init_args.blocks=[1,1,1,0]",
-                            f"{MODEL}discriminator.init_args.blocks=[1,1,1,0]"]),
-    "batch32": Variant("batch 32 (not 64)", ["--data.init_args.batch_size=32"]),
-    "lazy4": Variant("R1 and R2 every 4th D step at 4x the weight", [f"{MODEL}reg_interval=4"]),
-    "combined": Variant("lr 8e-4 -> 2e-4, batch 32, R1 and R2 every 4th D step, EMA half-life 0 -> 1 kimg",
-                        [f"{MODEL}lr=0.0008", f"{MODEL}lr_final=0.0002", "--data.init_args.batch_size=32",
-                         f"{MODEL}reg_interval=4", f"{MODEL}ema_kimg_final=1.0"]),
+                     f"{MODEL}discriminator.init_args.cardinalities=[8,8,4,2]"),
+    "blocks_16px": _changed("a residual block at 16 px too (blocks 1, 1, 1, 0)",
+                            f"{MODEL}generator.init_args.blocks=[1,1,1,0]",
+                            f"{MODEL}discriminator.init_args.blocks=[1,1,1,0]"),
+    "batch32": _changed("batch 32 (not 64)", "--data.init_args.batch_size=32"),
+    "lazy4": _changed("R1 and R2 every 4th D step at 4x the weight", f"{MODEL}reg_interval=4"),
+    "combined": _changed("lr 8e-4 -> 2e-4, batch 32, R1 and R2 every 4th D step, EMA half-life 0 -> 1 kimg",
+                         f"{MODEL}lr=0.0008", f"{MODEL}lr_final=0.0002", "--data.init_args.batch_size=32",
+                         f"{MODEL}reg_interval=4", f"{MODEL}ema_kimg_final=1.0"),
+    "preset": Variant("the preset file as it is now"),
 }
 
 
 def batch_size(config: Path, overrides: list[str]) -> int:
     """The per-step batch of a preset after ``overrides``."""
-    for item in overrides:
+    for item in reversed(overrides):  # the last one wins, as on train.py's command line
         if item.startswith("--data.init_args.batch_size="):
             return int(item.split("=", 1)[1])
     return int(yaml.safe_load(config.read_text())["data"]["init_args"]["batch_size"])
@@ -154,6 +165,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
     if args.from_log is not None:
         rows = [json.loads(line) for log in args.from_log for line in log.read_text().splitlines()
                 if line.startswith('{"variant"')]
+        rows = [row for row in rows if args.only is None or row["variant"] in args.only]
         for row in rows:  # lines without a step count are from a run of --generator-steps
             row.setdefault("steps", args.generator_steps)
         return finish(rows, args, command)
