@@ -73,6 +73,7 @@ def _changed(what: str, *overrides: str) -> Variant:
 VARIANTS: dict[str, Variant] = {
     "before": _changed("the preset before the study: batch 64, lr 2e-4 -> 5e-5, R1 + R2 every step, EMA 0 -> 5 kimg"),
     "lr_x4": _changed("lr 8e-4 -> 2e-4 (4x)", f"{MODEL}lr=0.0008", f"{MODEL}lr_final=0.0002"),
+    "lr_x8": _changed("lr 1.6e-3 -> 4e-4 (8x)", f"{MODEL}lr=0.0016", f"{MODEL}lr_final=0.0004"),
     "gamma_low": _changed("gamma 0.01 -> 0.001 (10x lower)", f"{MODEL}gamma=0.01", f"{MODEL}gamma_final=0.001"),
     "wide": _changed("widths 128, 128, 64, 32 (2x), groups of 32", f"{MODEL}generator.init_args.widths=[128,128,64,32]",
                      f"{MODEL}generator.init_args.cardinalities=[8,8,4,2]",
@@ -86,6 +87,9 @@ VARIANTS: dict[str, Variant] = {
     "combined": _changed("lr 8e-4 -> 2e-4, batch 32, R1 and R2 every 4th D step, EMA half-life 0 -> 1 kimg",
                          f"{MODEL}lr=0.0008", f"{MODEL}lr_final=0.0002", "--data.init_args.batch_size=32",
                          f"{MODEL}reg_interval=4", f"{MODEL}ema_kimg_final=1.0"),
+    "combined_lr_x8": _changed("as combined, with lr 1.6e-3 -> 4e-4 (8x)", f"{MODEL}lr=0.0016",
+                               f"{MODEL}lr_final=0.0004", "--data.init_args.batch_size=32", f"{MODEL}reg_interval=4",
+                               f"{MODEL}ema_kimg_final=1.0"),
     "preset": Variant("the preset file as it is now"),
 }
 
