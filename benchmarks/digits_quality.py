@@ -174,7 +174,8 @@ def evaluate_preset(ckpt: Path, extractor: DigitsClassifier, real_feats: torch.T
     generator = load_generator(ckpt)
     images, labels = generate(generator, args.num_samples, args.seed)
     feats, logits = embed(extractor, images, 250)
-    out = score(real_feats, feats, logits, ["fid", "kid", "is"], seed=args.seed)
+    out = score(real_feats, feats, logits, ["fid", "kid", "is"], seed=args.seed,
+                kid_subset_size=min(1000, len(feats)))
     out.update(class_statistics(logits, labels))
     out["g_params"] = sum(p.numel() for p in generator.parameters())
     out["hf_share"] = high_frequency_share(images)
