@@ -90,6 +90,9 @@ VARIANTS: dict[str, Variant] = {
     "combined_lr_x8": _changed("as combined, with lr 1.6e-3 -> 4e-4 (8x)", f"{MODEL}lr=0.0016",
                                f"{MODEL}lr_final=0.0004", "--data.init_args.batch_size=32", f"{MODEL}reg_interval=4",
                                f"{MODEL}ema_kimg_final=1.0"),
+    "combined_lr_x16": _changed("as combined, with lr 3.2e-3 -> 8e-4 (16x)", f"{MODEL}lr=0.0032",
+                                f"{MODEL}lr_final=0.0008", "--data.init_args.batch_size=32", f"{MODEL}reg_interval=4",
+                                f"{MODEL}ema_kimg_final=1.0"),
     "preset": Variant("the preset file as it is now"),
 }
 
