@@ -60,16 +60,8 @@ sys.path.insert(0, str(ROOT))
 
 from benchmarks._results import RESULTS, machine, write_section  # noqa: E402
 from callbacks.metrics.digits_classifier import DigitsClassifier, DigitsCNN, _augment, load_digits_split  # noqa: E402
-from evaluate import score  # noqa: E402
+from evaluate import embed, score  # noqa: E402
 from gan_modules import load_generator  # noqa: E402
-
-
-@torch.no_grad()
-def embed(extractor: torch.nn.Module, images: torch.Tensor, batch_size: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """``(features [N, d], logits [N, K])`` of images ``[N, C, H, W]`` in ``[-1, 1]``, in chunks of ``batch_size``."""
-    outputs = [extractor(chunk) for chunk in images.split(batch_size)]
-    return (torch.cat([out["features"].float() for out in outputs]),
-            torch.cat([out["logits"].float() for out in outputs]))
 
 
 def presets(only: list[str] | None) -> list[Path]:

@@ -44,9 +44,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from benchmarks._results import machine, write_section  # noqa: E402
-from benchmarks.digits_quality import class_statistics, embed, generate, train  # noqa: E402
+from benchmarks.digits_quality import class_statistics, generate, train  # noqa: E402
 from callbacks.metrics.digits_classifier import DigitsClassifier, load_digits_split  # noqa: E402
-from evaluate import score  # noqa: E402
+from evaluate import embed, score  # noqa: E402
 from gan_modules import load_generator  # noqa: E402
 
 MODEL = "--model.init_args."
