@@ -59,7 +59,8 @@ def run(preset: Path, variant: str, warmup: int, steps: int, threads: int) -> fl
                "--trainer.logger=false", "--trainer.enable_checkpointing=false", "--trainer.limit_val_batches=0",
                "--trainer.enable_progress_bar=false", "--trainer.enable_model_summary=false",
                "--trainer.callbacks=[benchmarks.step_time.StepTimer]", f"--trainer.callbacks.warmup={warmup}",
-               f"--trainer.default_root_dir={ROOT / 'runs' / 'step_time'}", *shlex.split(variant)]
+               # every run replaces the last one's folder (train.py refuses a folder that holds a run)
+               f"--trainer.default_root_dir={ROOT / 'runs' / 'step_time'}", "--overwrite=true", *shlex.split(variant)]
     env = {**os.environ, "OMP_NUM_THREADS": str(threads), "PYTHONWARNINGS": "ignore"}
     proc = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True)
     for line in proc.stdout.splitlines():

@@ -64,7 +64,7 @@ def test_from_log_writes_the_table(tmp_path):
     assert "| lr_x4 | lr 8e-4 -> 2e-4 (4x) | 64 | 400 | 4.17 | 38.2 | 3.79 | 0.108 |" in text
 
 
-def test_combined_is_the_preset():
-    """The study's ``combined`` row (the pre-study settings plus the adopted changes) trains the preset file."""
-    run = study.run_overrides(PRESET, study.VARIANTS["combined"], 1200)
+def test_the_adopted_row_is_the_preset():
+    """The study's ``combined_lr_x8`` row (the pre-study settings plus the adopted changes) trains the preset file."""
+    run = study.run_overrides(PRESET, study.VARIANTS["combined_lr_x8"], 1200)
     assert _printed(run) == _printed(study.run_overrides(PRESET, study.VARIANTS["preset"], 1200))
