@@ -24,7 +24,9 @@ def fit(root: Path, *args: str, base: list[str] = TOY) -> None:
 
 def script(*args: str) -> subprocess.CompletedProcess:
     """``python train.py ...`` itself (tests/ on the path, for the fault-injection callbacks)."""
-    env = {**os.environ, "PYTHONWARNINGS": "ignore", "OMP_NUM_THREADS": "2",
+    # the thread counts of the in-process reference (conftest: torch.set_num_threads(2)); MKL's own would
+    # change the order of a BLAS reduction, so the bit-exact comparisons would fail in a shell that sets it
+    env = {**os.environ, "PYTHONWARNINGS": "ignore", "OMP_NUM_THREADS": "2", "MKL_NUM_THREADS": "2",
            "PYTHONPATH": os.pathsep.join([str(ROOT / "tests"), str(ROOT)])}
     return subprocess.run([sys.executable, str(ROOT / "train.py"), *args], cwd=ROOT, env=env, capture_output=True,
                           text=True, timeout=600)

@@ -37,6 +37,11 @@ class Case(NamedTuple):
 # The WGAN-GP generator drops its batch norm here: per-rank BatchNorm statistics over b samples differ
 # from statistics over 2b, in any DDP (SyncBatchNorm, which would fix that, needs GPUs). The CycleGAN
 # preset has no norm layers (norm: none).
+# StyleGAN presets under DDP: see the stylegan_cond_digits case below for why each setting
+STYLEGAN_DDP = ["--model.init_args.discriminator.init_args.mbstd_group_size=0", "--model.init_args.style_mixing_prob=0",
+                "--model.init_args.generator.init_args.w_avg_beta=1.0",
+                *(f'--model.init_args.{player}_optimizer={{"class_path": "torch.optim.SGD", "init_args": {{"lr": 0.01}}}}'
+                  for player in ("g", "d"))]
 CASES = {
     "gan_mlp_toy_ring": Case(4, 32, []),
     "wgan_gp_digits": Case(5, 8, ["--model.init_args.generator.init_args.norm=none",
@@ -98,12 +103,11 @@ CASES = {
     # SGD instead of the preset's Adam(0.0025, betas (0, 0.99)): with beta1 0 Adam's first steps are about
     # lr * sign(gradient), so a rounding-level difference in a near-zero entry moves a weight by up to 2 lr
     # (measured 9e-3 after 4 batches); with SGD the two runs agree within 1.2e-7.
-    "stylegan_cond_digits": Case(4, 8, ["--model.init_args.discriminator.init_args.mbstd_group_size=0",
-                                        "--model.init_args.style_mixing_prob=0",
-                                        "--model.init_args.generator.init_args.w_avg_beta=1.0",
-                                        *(f'--model.init_args.{player}_optimizer={{"class_path": "torch.optim.SGD", '
-                                          '"init_args": {"lr": 0.01}}' for player in ("g", "d"))]),
+    "stylegan_cond_digits": Case(4, 8, STYLEGAN_DDP),
     "r3gan_cond_digits": Case(4, 8, []),
+    # the unconditional StyleGAN2 and StyleGAN (v1, AdaIN) digits presets, with the same three settings
+    **{stem: Case(4, 8, STYLEGAN_DDP)
+       for stem in ("stylegan_digits", "stylegan_v1_digits")},
 }
 # Weight tolerance per preset. Adam divides each gradient entry by its running RMS, so a rounding-level
 # difference in a near-zero gradient entry (the sum over 2 ranks vs over one batch of 2b) can move that
