@@ -30,7 +30,8 @@ Usage::
 
 The step counts in the table are read from the checkpoints (a run stopped early, e.g. by SIGTERM
 through ``callbacks.Preemption``, reports the steps it made). With ``--stage1-checkpoint`` an
-existing Stage-I run is scored and Stage-II trained on it; its training time is then not measured.
+existing Stage-I run is scored and Stage-II trained on it; its training time is then not measured. With both
+``--stage1-checkpoint`` and ``--stage2-checkpoint`` nothing is trained: the two runs are scored.
 
 The table goes to stdout and, except with ``--quick``, into the ``text_to_image`` section of
 ``docs/results.md`` (``--out`` names another file, and makes ``--quick`` write too).
@@ -122,7 +123,11 @@ def main(argv: list[str] | None = None) -> str:
     parser.add_argument("--workdir", default=None, help="keep the runs here (default: a temporary folder)")
     parser.add_argument("--stage1-checkpoint", default=None,
                         help="score this Stage-I checkpoint and train Stage-II on it instead of training Stage-I")
+    parser.add_argument("--stage2-checkpoint", default=None,
+                        help="with --stage1-checkpoint: score this Stage-II checkpoint instead of training Stage-II")
     args = parser.parse_args(argv)
+    if args.stage2_checkpoint and not args.stage1_checkpoint:
+        parser.error("--stage2-checkpoint needs --stage1-checkpoint (the Stage-I run it was trained on)")
     if args.quick:
         args.stage1_steps, args.stage2_steps, args.num_samples = 4, 2, 200
     work = Path(args.workdir or tempfile.mkdtemp(prefix="text_to_image_"))
@@ -133,8 +138,11 @@ def main(argv: list[str] | None = None) -> str:
     else:
         seconds1 = train(CONFIGS / "stackgan_stage1_shapes.yaml", work / "stage1", args.stage1_steps, args.threads, 100)
         stage1_ckpt = work / "stage1" / "checkpoints" / "last.ckpt"
-    seconds2 = train(_stage2_config(stage1_ckpt, work), work / "stage2", args.stage2_steps, args.threads, 100)
-    stage2_ckpt = work / "stage2" / "checkpoints" / "last.ckpt"
+    if args.stage2_checkpoint:  # both stages trained already: only scored
+        seconds2, stage2_ckpt = None, Path(args.stage2_checkpoint)
+    else:
+        seconds2 = train(_stage2_config(stage1_ckpt, work), work / "stage2", args.stage2_steps, args.threads, 100)
+        stage2_ckpt = work / "stage2" / "checkpoints" / "last.ckpt"
     stage1, stage2 = load_generator(stage1_ckpt), load_generator(stage2_ckpt)
     steps1, steps2 = generator_steps(stage1_ckpt), generator_steps(stage2_ckpt)
 

@@ -20,7 +20,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from callbacks.metrics.frechet import frechet_distance
-from callbacks.metrics.kid import kernel_inception_distance
+from callbacks.metrics.kid import kid_capped
 
 
 def r_precision(image_embeddings: Tensor, text_embeddings: Tensor, candidates: int = 100,
@@ -100,8 +100,9 @@ def text_image_scores(attribute_logits: dict[str, Tensor] | None, attributes: Te
         out["attr/mean"] = sum(accuracy.values()) / len(accuracy)
     if real_features is not None and fake_features is not None:
         out["fid"] = frechet_distance(real_features, fake_features)
-        out["kid"], out["kid_std"] = kernel_inception_distance(real_features, fake_features, num_subsets=kid_subsets,
-                                                               subset_size=kid_subset_size, seed=seed)
+        # capped loudly when a set is smaller than the subset (the benchmark's real rows: 300 images of a split)
+        out.update(kid_capped(real_features, fake_features, num_subsets=kid_subsets, subset_size=kid_subset_size,
+                              seed=seed))
     if image_embeddings is not None and text_embeddings is not None:
         groups = attribute_groups(attributes) if attributes is not None else None
         out["r_precision"] = r_precision(image_embeddings, text_embeddings, candidates=candidates, groups=groups,
