@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import csv
 import math
+import signal
 import sys
 from pathlib import Path
 
@@ -46,12 +47,21 @@ def serve(args: argparse.Namespace) -> None:
     print(f"HYPE_{'time' if study.protocol.mode == 'time' else 'inf'} study in {db}", flush=True)
     print(f"evaluators: {base}/", flush=True)
     print(f"results:    {base}/results?token={study.results_token}", flush=True)
+    # A server started as a background job inherits SIGINT ignored (and SIGTERM is how service managers stop
+    # it): both stop it here, the database closed cleanly, whatever the parent set.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, _interrupt)
     try:
         server.serve_forever()
     except KeyboardInterrupt:
         pass
     finally:
         server.server_close()
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    """SIGTERM handler: stop ``serve`` as Ctrl-C does."""
+    raise KeyboardInterrupt
 
 
 def fmt(value: float, percent: bool) -> str:

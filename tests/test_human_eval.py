@@ -456,3 +456,17 @@ def test_demo_writes_a_servable_study(tmp_path, capsys):
                        Protocol(block_size=6, tutorial_size=10), tutorial_fake=tmp_path / "demo" / "tutorial_fake", seed=0)
     client = create_app(study).test_client()
     assert len(play(client, new_session(client), lambda s: "fake")) == 16
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_serve_stops_on_sigint_and_sigterm_even_when_started_with_sigint_ignored(tmp_path, folders, sig):
+    """A background job inherits SIGINT ignored; ``serve`` must still stop on it (and on SIGTERM) and exit 0."""
+    args = ["--real", str(folders["real"]), "--fake", str(folders["fake"]), "--db", str(tmp_path / "hype.sqlite"),
+            "--block-size", "4", "--tutorial-size", "2"]
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)  # inherited by the child, as from `serve &`
+    try:
+        server, _ = serve_process(args)
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    server.send_signal(sig)
+    assert server.wait(timeout=30) == 0
