@@ -57,7 +57,9 @@ def table(rows: list[dict], args, command: str, n_train: int) -> str:
     lines = [
         "## Data efficiency",
         "",
-        f"`{command}` on {machine()}.",
+        f"`{command}` on {machine()}." if args.from_log is None else
+        f"`{command}`: the rows its runs printed; each run was `python benchmarks/data_efficiency.py --presets "
+        f"PRESET --jobs 1 --threads 1` (one torch thread per training run) on {machine()}.",
         "",
         f"Each preset trained for {args.steps} generator steps on a class-stratified share of the {n_train} "
         f"training digits (`data.train_fraction`), with the discriminator's inputs augmented or not "
@@ -75,16 +77,6 @@ def table(rows: list[dict], args, command: str, n_train: int) -> str:
             continue
         p = "–" if row.get("ada_p") is None else f"{row['ada_p']:.3f}"
         lines.append(f"{head} {row['train_s']:.0f} | {row['fid']:.2f} | {row['kid'] * 1e3:.1f} | {row['is']:.2f} | {p} |")
-    lines += [
-        "",
-        "**Reading.** The papers predict that the discriminator overfits a small set, so the plain runs "
-        "degrade as the data shrinks, and that augmentation closes much of that gap: the gap between "
-        "`none` and `diffaugment` / `ada` should grow from 100% to 10% (Zhao et al. 2020, Fig. 1; Karras "
-        "et al. 2020, Fig. 1, where ADA's p rises as the set shrinks). At this short budget the "
-        "discriminator may not yet overfit even 10% of the digits, and ADA's p may stay near 0 (its "
-        "overfitting signal r_t stays below the 0.6 target), in which case ADA equals `none`; which of "
-        "these the table shows: _to be filled in from the numbers above_.",
-    ]
     return "\n".join(lines)
 
 
@@ -101,6 +93,9 @@ def main(argv: list[str] | None = None) -> list[dict]:
     parser.add_argument("--json", type=Path, default=None, help="also write the rows as JSON")
     parser.add_argument("--jobs", type=int, default=1, help="runs trained in parallel (one process each)")
     parser.add_argument("--threads", type=int, default=None, help="torch threads per training process")
+    parser.add_argument("--from-log", type=Path, nargs="+", default=None, help="train nothing: the rows earlier "
+                        "runs printed (their stderr, one JSON line per run; benchmarks/results/"
+                        "data_efficiency_rows.jsonl holds the rows of the table in docs/results.md), in the order given")
     args = parser.parse_args(argv)
     command = " ".join(["python benchmarks/data_efficiency.py", *(sys.argv[1:] if argv is None else argv)])
     for fraction in args.fractions:
@@ -111,8 +106,12 @@ def main(argv: list[str] | None = None) -> list[dict]:
     # evaluate_preset's CAS arguments: unused (the presets here are unconditional), kept for its signature
     args.cas_samples, args.cas_epochs = 0, 0
 
-    extractor = DigitsClassifier()
     train_x, _ = load_digits_split("train")
+    if args.from_log is not None:
+        rows = [json.loads(line) for log in args.from_log for line in log.read_text().splitlines()
+                if line.startswith('{"preset"')]
+        return write(rows, args, command, len(train_x))
+    extractor = DigitsClassifier()
     test = load_digits_split("val")
     real_feats, _ = embed(extractor, train_x, 250)
     configs = presets(args.presets)
@@ -136,8 +135,12 @@ def main(argv: list[str] | None = None) -> list[dict]:
     jobs = list(itertools.product(configs, args.fractions, args.augments))
     with tempfile.TemporaryDirectory(prefix="data_efficiency_") as tmp, ThreadPoolExecutor(args.jobs) as pool:
         rows = list(pool.map(lambda job: run(job, tmp), jobs))
+    return write(rows, args, command, len(train_x))
 
-    markdown = table(rows, args, command, len(train_x))
+
+def write(rows: list[dict], args, command: str, n_train: int) -> list[dict]:
+    """Prints the table of ``rows`` and writes it (except for ``--quick`` without ``--out``) and the JSON rows."""
+    markdown = table(rows, args, command, n_train)
     print(markdown)
     if args.out is not None or not args.quick:  # quick numbers never replace the real table by default
         print(f"written to {write_section('data_efficiency', markdown, args.out or RESULTS)}", file=sys.stderr)

@@ -1,0 +1,54 @@
+"""The table-writing paths of benchmark scripts that take their rows from logs or presets (no training)."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from benchmarks import data_efficiency, equal_wallclock  # noqa: E402
+
+ROW = {"fraction": 1.0, "augment": "none", "train_s": 150.0, "fid": 2.5, "kid": 0.012, "is": 3.2, "ada_p": None}
+
+
+def test_data_efficiency_table_from_several_logs(tmp_path):
+    first, second = tmp_path / "dcgan.log", tmp_path / "stylegan.log"
+    first.write_text("some progress line\n" + json.dumps({"preset": "dcgan_digits", **ROW}) + "\n")
+    second.write_text(json.dumps({"preset": "stylegan_digits", **ROW, "augment": "ada", "ada_p": 0.25, "fid": 1.5})
+                      + "\n" + json.dumps({"preset": "stylegan_digits", "fraction": 0.1, "augment": "none",
+                                           "error": "RuntimeError: boom"}) + "\n")
+    out = tmp_path / "results.md"
+    rows = data_efficiency.main(["--from-log", str(first), str(second), "--out", str(out)])
+    assert [r["preset"] for r in rows] == ["dcgan_digits", "stylegan_digits", "stylegan_digits"]
+    text = out.read_text()
+    assert "<!-- data_efficiency:start -->" in text and "<!-- data_efficiency:end -->" in text
+    assert "| dcgan_digits | 100 | none | 150 | 2.50 | 12.0 | 3.20 | – |" in text
+    assert "| stylegan_digits | 100 | ada | 150 | 1.50 | 12.0 | 3.20 | 0.250 |" in text
+    assert "| stylegan_digits | 10 | none | – | failed: RuntimeError: boom" in text
+    assert "the rows its runs printed" in text
+
+
+def test_equal_wallclock_budgets_come_from_the_presets_and_overrides_are_checked():
+    configs = {c.stem: c for c in (ROOT / "configs").glob("*_digits.yaml")}
+    assert equal_wallclock.preset_steps(configs["stylegan_digits"]) == 1200
+    assert equal_wallclock.parse_steps(["r3gan_digits=600"], ["r3gan_digits"]) == {"r3gan_digits": 600}
+    for bad in (["r3gan_digits"], ["r3gan_digits=0"], ["r3gan_digits=x"], ["dcgan_digits=10"]):
+        with pytest.raises(SystemExit):
+            equal_wallclock.parse_steps(bad, ["r3gan_digits"])
+
+
+def test_equal_wallclock_table_reports_seconds_per_step():
+    class Args:
+        threads, num_samples = 1, 2000
+
+    rows = [{"preset": "stylegan_digits", "family": "StyleGAN2", "steps": 1200, "train_s": 360.0, "fid": 1.6,
+             "kid": 0.005, "is": 4.9},
+            {"preset": "r3gan_digits", "family": "R3GAN", "steps": 2400, "error": "RuntimeError: x"}]
+    text = equal_wallclock.table(rows, Args, "cmd")
+    assert "| stylegan_digits | StyleGAN2 | 1200 | 360 | 0.300 | 1.60 | 5.0 | 4.90 |" in text
+    assert "| r3gan_digits | R3GAN | 2400 | – | – | failed: RuntimeError: x" in text
