@@ -16,6 +16,13 @@ batch (GAN-CLS, Reed et al. 2016: a real image with mismatched text counts as fa
 * D minimises ``adv.d(r, [f; w])``: for the non-saturating loss, ``BCE(r, 1) + (BCE(f, 0) + BCE(w, 0)) / 2``;
 * G minimises ``adv.g(f) + kl_weight * KL(N(mu, Sigma) || N(0, I))`` (``kl_weight`` 2 in the paper).
 
+``matching_weight > 0`` adds a text-image matching term to G's loss, ``matching_weight * mean(1 -
+cos(E_img(G(z, t)), phi_t))``, with ``E_img`` the frozen image encoder trained with the text encoder
+(the same encoders file): the generated image's embedding is pulled towards its own caption's. This is
+not StackGAN's: it is the per-sample form of the sentence-level matching loss of AttnGAN (Xu et al. 2018,
+DAMSM), per sample so that a DDP step equals one process (a contrastive loss over the batch would depend
+on how the batch is split). It is off by default (the paper's objective).
+
 The mismatched caption of row ``i`` is row ``i xor 1`` (neighbours swap; with an odd batch the last row
 takes row 0's), so the pairing stays inside blocks of two and a DDP step with an even per-rank batch
 pairs the rows as one process with the whole batch does. Batches need ``"caption_tokens"``
@@ -36,6 +43,7 @@ from torch import Tensor, nn
 from gan_modules.base import GANModule
 from gan_modules.losses import get_loss
 from gan_modules.nets.stackgan import TextConditionedGenerator
+from gan_modules.nets.text import ImageEncoder, read_encoder_file
 
 
 def mismatched_rows(n: int, device: torch.device | None = None) -> Tensor:
@@ -47,11 +55,30 @@ def mismatched_rows(n: int, device: torch.device | None = None) -> Tensor:
     return rows
 
 
+def matching_loss(image_embeddings: Tensor, text_embeddings: Tensor) -> Tensor:
+    """``mean(1 - cos(image_i, text_i))`` over the rows: 0 when every image embedding points at its caption's."""
+    return (1 - F.cosine_similarity(image_embeddings, text_embeddings, dim=1)).mean()
+
+
+def _matching_image_encoder(source: str | None, generator: TextConditionedGenerator) -> ImageEncoder:
+    """The frozen image encoder of an encoders file whose text encoder is ``generator``'s."""
+    contents = read_encoder_file(source, option="model.init_args.matching_encoder")
+    mine = generator.text_encoder.state_dict()
+    theirs = contents["text_state"]
+    if set(mine) != set(theirs) or any(not torch.equal(mine[k].float(), theirs[k].float()) for k in mine):
+        raise ValueError(f"matching_encoder '{source or 'the packaged encoders file'}' holds another text encoder "
+                         "than the generator's (generator.init_args.text_encoder): name the same encoders file in both")
+    encoder = ImageEncoder(**contents["image_config"])
+    encoder.load_state_dict(contents["image_state"])
+    return encoder.requires_grad_(False).eval()
+
+
 class StackGAN(GANModule):
     """StackGAN Stage-I or Stage-II, by the generator it is given (see the module docstring).
 
     Logged: ``D/real``, ``D/fake``, ``D/wrong`` (mean logits of matching real, generated and
-    mismatched real pairs), ``loss/G/kl``. Validation logs ``val/D/real``, ``val/D/fake``.
+    mismatched real pairs), ``loss/G/kl`` and, with ``matching_weight``, ``loss/G/matching``.
+    Validation logs ``val/D/real``, ``val/D/fake``.
 
     Args:
         generator: a :class:`~gan_modules.nets.stackgan.TextConditionedGenerator`
@@ -60,13 +87,18 @@ class StackGAN(GANModule):
             (``StackGANDiscriminator``).
         loss: adversarial loss by name (the paper's is ``nonsaturating``, i.e. binary cross-entropy).
         kl_weight: weight of the conditioning augmentation's KL term in G's loss.
+        matching_weight: weight of the text-image matching term in G's loss (0: StackGAN's loss; see the
+            module docstring).
+        matching_encoder: the encoders file whose frozen image encoder the matching term uses; None for
+            the packaged one. Its text encoder must be the generator's (the same file).
         **kwargs: :class:`~gan_modules.base.GANModule`'s arguments (optimizers, EMA, ...).
     """
 
     augment_supported = False  # D-input augmentation (augment) is for the noise-to-image families
 
     def __init__(self, generator: nn.Module, discriminator: nn.Module, loss: str = "nonsaturating",
-                 kl_weight: float = 2.0, **kwargs) -> None:
+                 kl_weight: float = 2.0, matching_weight: float = 0.0, matching_encoder: str | None = None,
+                 **kwargs) -> None:
         if not isinstance(generator, TextConditionedGenerator):
             raise TypeError(f"StackGAN needs a text-conditioned generator (gan_modules.nets.StackGANStage1Generator "
                             f"or StackGANStage2Generator), got {type(generator).__name__}")
@@ -75,6 +107,16 @@ class StackGAN(GANModule):
             raise ValueError(f"kl_weight must be >= 0, got {kl_weight}")
         self.adversarial = get_loss(loss)
         self.kl_weight = kl_weight
+        if matching_weight < 0:
+            raise ValueError(f"matching_weight must be >= 0, got {matching_weight}")
+        self.matching_weight = matching_weight
+        self.matching_image_encoder = _matching_image_encoder(matching_encoder, generator) if matching_weight else None
+
+    def train(self, mode: bool = True) -> StackGAN:
+        super().train(mode)
+        if self.matching_image_encoder is not None:
+            self.matching_image_encoder.eval()  # frozen: always in eval mode
+        return self
 
     # ----------------------------------------------------------------------------------------------
     # Batches, sampling
@@ -141,7 +183,12 @@ class StackGAN(GANModule):
         if self.adversarial.needs_real_for_g:
             with torch.no_grad():  # the generator's gradient flows through the fake logits only
                 real_logits = self.discriminator(real, phi)
-        return {"loss": self.adversarial.g(fake_logits, real_logits) + self.kl_weight * kl, "loss/G/kl": kl.detach()}
+        out = {"loss": self.adversarial.g(fake_logits, real_logits) + self.kl_weight * kl, "loss/G/kl": kl.detach()}
+        if self.matching_image_encoder is not None:
+            matching = matching_loss(self.matching_image_encoder(fake), phi)
+            out["loss"] = out["loss"] + self.matching_weight * matching
+            out["loss/G/matching"] = matching.detach()
+        return out
 
     # ----------------------------------------------------------------------------------------------
     # Evaluation, prediction, checks

@@ -219,3 +219,50 @@ def test_predict_step_draws_one_seeded_image_per_caption(data):
     assert out["image"].shape == (len(batch["index"]), 3, 16, 16)
     again = model.predict_step({k: v[:2] for k, v in batch.items()}, 0)  # seeded by the index, not the batch
     torch.testing.assert_close(again["image"], out["image"][:2])
+
+
+def test_matching_loss_against_hand_computation():
+    from gan_modules.stackgan import matching_loss
+
+    image = torch.tensor([[1.0, 0.0], [0.0, 2.0], [3.0, 4.0]])
+    text = torch.tensor([[2.0, 0.0], [1.0, 0.0], [4.0, -3.0]])
+    # cosines 1, 0 and (12 - 12) / 25 = 0: mean of 1 - cos = (0 + 1 + 1) / 3
+    assert matching_loss(image, text).item() == pytest.approx(2 / 3, abs=1e-6)
+    assert matching_loss(text, text).item() == pytest.approx(0.0, abs=1e-6)
+
+
+def test_matching_term_trains_g_through_a_frozen_image_encoder(data, tmp_path):
+    from gan_modules.stackgan import matching_loss
+
+    model = _stage1(matching_weight=1.0, max_generator_steps=2)
+    encoder = model.matching_image_encoder
+    assert encoder is not None and not any(p.requires_grad for p in encoder.parameters())
+    before = {k: v.clone() for k, v in encoder.state_dict().items()}
+    batch = next(iter(data.train_dataloader()))
+    out = model.generator_loss(batch)
+    assert 0.0 < out["loss/G/matching"].item() <= 2.0
+    plain = _stage1(max_generator_steps=2)
+    assert plain.matching_image_encoder is None and "loss/G/matching" not in plain.generator_loss(batch)
+    # the term's gradient reaches G (and only G)
+    model.generator.zero_grad()
+    phi = model.generator.embed(batch["caption_tokens"])
+    matching_loss(encoder(model.generator.from_embedding(model.latents(len(phi)), phi)[0]), phi).backward()
+    assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in model.generator.parameters())
+    assert all(p.grad is None for p in encoder.parameters())
+    make_trainer(tmp_path).fit(model, data)
+    assert not encoder.training
+    assert all(torch.equal(before[k], v) for k, v in encoder.state_dict().items())
+
+
+def test_matching_encoder_must_hold_the_generators_text_encoder(tmp_path):
+    from gan_modules.nets.text import ImageEncoder, TextEncoder, Vocabulary, save_text_image_encoders
+
+    other = tmp_path / "other.pt"
+    torch.manual_seed(5)
+    save_text_image_encoders(other, Vocabulary.build(["a b"]), TextEncoder(4), ImageEncoder(), 8)
+    with pytest.raises(ValueError, match="holds another text encoder than the generator's"):
+        _stage1(matching_weight=1.0, matching_encoder=str(other))
+    with pytest.raises(FileNotFoundError, match="matching_encoder"):
+        _stage1(matching_weight=1.0, matching_encoder=str(tmp_path / "missing.pt"))
+    with pytest.raises(ValueError, match="matching_weight must be >= 0"):
+        _stage1(matching_weight=-1.0)
