@@ -15,10 +15,12 @@ import torch
 RESULTS = Path(__file__).resolve().parent.parent / "docs" / "results.md"
 
 
-def machine() -> str:
-    """A one-line description of the machine a table was measured on."""
+def machine(threads: bool = True) -> str:
+    """A one-line description of the machine a table was measured on (``threads``: with this process's
+    torch threads, which a table built from logged rows leaves out: the runs that made them said theirs)."""
     device = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "CPU only"
-    return (f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} torch threads, {device}; "
+    count = f"{torch.get_num_threads()} torch threads, " if threads else ""
+    return (f"{platform.processor() or platform.machine()}, {count}{device}; "
             f"Python {sys.version.split()[0]}, torch {torch.__version__}")
 
 

@@ -59,7 +59,8 @@ def table(rows: list[dict], args, command: str, n_train: int) -> str:
         "",
         f"`{command}` on {machine()}." if args.from_log is None else
         f"`{command}`: the rows its runs printed; each run was `python benchmarks/data_efficiency.py --presets "
-        f"PRESET --jobs 1 --threads 1` (one torch thread per training run) on {machine()}.",
+        f"PRESET --jobs 1 --threads 1` (one torch thread per training run, two for scoring; another job on the "
+        f"second core) on {machine(threads=False)}.",
         "",
         f"Each preset trained for {args.steps} generator steps on a class-stratified share of the {n_train} "
         f"training digits (`data.train_fraction`), with the discriminator's inputs augmented or not "

@@ -66,8 +66,8 @@ def table(rows: list[dict], args, command: str) -> str:
     lines = [
         "## Equal wall-clock: digits presets at their own budgets",
         "",
-        f"`{command}` on {machine()}. The presets trained at the same time, one process and "
-        f"{args.threads} torch thread(s) each, for their own `max_generator_steps`; "
+        f"`{command}` on {machine(threads=False)}. The presets trained at the same time, one process and "
+        f"{args.threads} torch thread(s) each (nothing else running), for their own `max_generator_steps`; "
         f"{args.num_samples} samples of each (EMA) generator scored against the training digits in the "
         "DigitsClassifier's features (FID/KID comparable with the digits quality table's).",
         "",

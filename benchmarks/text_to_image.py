@@ -88,6 +88,34 @@ def score(images_of: object, data: CaptionedImages, n: int, classifier: Attribut
                              kid_subsets=10, seed=seed)
 
 
+@torch.no_grad()
+def conditioning_probe(generator: torch.nn.Module, data: TextImageDataModule, seed: int = 0) -> dict[str, float]:
+    """What Stage-I's conditioning code carries of each attribute: a logistic regression fitted on the
+    ``train`` captions' ``mu`` (and on one draw of ``c = mu + sigma * eps``) predicts the attribute of
+    the ``val`` captions; ``mu/<name>``, ``c/<name>`` accuracies and ``sigma``, the mean of sigma."""
+    from sklearn.linear_model import LogisticRegression
+
+    from datamodules.shapes_captions import ATTRIBUTES
+
+    stage1 = getattr(generator, "stage1", generator)
+    gen = torch.Generator().manual_seed(seed)
+
+    def codes(split: str) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        pairs = data.split(split)
+        mu, logvar = stage1.ca.fc(stage1.embed(pairs.tokens)).chunk(2, dim=1)
+        sigma = torch.exp(0.5 * logvar)
+        return mu, mu + sigma * torch.randn(mu.shape, generator=gen), pairs.attributes[pairs.pairs[:, 0]], sigma
+
+    train_mu, train_c, train_y, _ = codes("train")
+    val_mu, val_c, val_y, sigma = codes("val")
+    out = {"sigma": float(sigma.mean())}
+    for k, name in enumerate(ATTRIBUTES):
+        for code, x_train, x_val in (("mu", train_mu, val_mu), ("c", train_c, val_c)):
+            probe = LogisticRegression(max_iter=3000).fit(x_train.numpy(), train_y[:, k].numpy())
+            out[f"{code}/{name}"] = float(probe.score(x_val.numpy(), val_y[:, k].numpy()))
+    return out
+
+
 def generator_images(generator: torch.nn.Module):  # noqa: ANN201
     def images_of(z, tokens, index, pairs):  # noqa: ANN001, ANN202
         return generator(z[:, :generator.latent_dim], tokens)
@@ -159,6 +187,14 @@ def main(argv: list[str] | None = None) -> str:
             lines.append(f"| {name} | {label} | {s['attr/colour']:.3f} | {s['attr/shape']:.3f} | {s['attr/size']:.3f} | "
                          f"{s['attr/position']:.3f} | {s['r_precision']:.3f} | {s['fid']:.2f} | "
                          f"{'' if seconds is None else f'{seconds:.0f}'} |")
+    probe = conditioning_probe(stage1, data)
+    lines += ["", f"What Stage-I's conditioning code carries (`conditioning_probe`: a logistic regression from the "
+              f"code of the `train` captions to each attribute, accuracy on the `val` captions; mean sigma "
+              f"{probe['sigma']:.2f}):", "",
+              "| code | colour | shape | size | position |", "| --- | ---: | ---: | ---: | ---: |"]
+    for code, label in (("mu", "mu"), ("c", "c = mu + sigma * eps (one draw)")):
+        lines.append(f"| {label} | " + " | ".join(f"{probe[f'{code}/{n}']:.3f}" for n in
+                                                  ("colour", "shape", "size", "position")) + " |")
     table = "\n".join(lines)
     header = (f"## Text to image: StackGAN on the captioned shapes\n\n"
               f"Written by `benchmarks/text_to_image.py {' '.join(argv if argv is not None else sys.argv[1:])}`; "

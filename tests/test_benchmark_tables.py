@@ -52,3 +52,25 @@ def test_equal_wallclock_table_reports_seconds_per_step():
     text = equal_wallclock.table(rows, Args, "cmd")
     assert "| stylegan_digits | StyleGAN2 | 1200 | 360 | 0.300 | 1.60 | 5.0 | 4.90 |" in text
     assert "| r3gan_digits | R3GAN | 2400 | – | – | failed: RuntimeError: x" in text
+
+
+def test_conditioning_probe_reads_attributes_from_mu_and_loses_them_in_noise():
+    import torch
+
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    from benchmarks import text_to_image
+
+    from datamodules.text_image import TextImageDataModule
+    from gan_modules.nets.stackgan import StackGANStage1Generator
+
+    data = TextImageDataModule()
+    data.setup()
+    torch.manual_seed(0)
+    g = StackGANStage1Generator(noise_dim=8, cond_dim=64, base_channels=4).eval()
+    clear = text_to_image.conditioning_probe(g, data)
+    assert clear["mu/colour"] > 0.95 and clear["mu/position"] > 0.95  # mu: a random linear map of phi
+    with torch.no_grad():
+        g.ca.fc.bias[64:] = 20.0  # log sigma^2 = 20: sigma ~ 2e4 drowns mu
+    noisy = text_to_image.conditioning_probe(g, data)
+    assert noisy["sigma"] > 1e3 and noisy["mu/colour"] == clear["mu/colour"]
+    assert noisy["c/colour"] < 0.6 and noisy["c/shape"] < 0.6

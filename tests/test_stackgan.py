@@ -266,3 +266,18 @@ def test_matching_encoder_must_hold_the_generators_text_encoder(tmp_path):
         _stage1(matching_weight=1.0, matching_encoder=str(tmp_path / "missing.pt"))
     with pytest.raises(ValueError, match="matching_weight must be >= 0"):
         _stage1(matching_weight=-1.0)
+
+
+def test_without_conditioning_augmentation_the_code_is_mu_and_there_is_no_kl():
+    ca = ConditioningAugmentation(embed_dim=3, cond_dim=2, noise=False)
+    phi = torch.randn(4, 3)
+    c, mu, logvar = ca(phi, torch.randn(4, 2))
+    assert torch.equal(c, mu) and ca.kl(mu, logvar).item() == 0.0
+    g = StackGANStage1Generator(resolution=16, noise_dim=8, cond_dim=8, base_channels=8,
+                                conditioning_augmentation=False).eval()
+    z, tokens = g.example_inputs(3)
+    other_eps = torch.cat([z[:, :8], torch.randn(3, 8)], dim=1)
+    assert torch.equal(g(z, tokens), g(other_eps, tokens))  # the eps part of z is unused
+    assert g.forward_with_kl(z, tokens)[1].item() == 0.0
+    with_ca = StackGANStage1Generator(resolution=16, noise_dim=8, cond_dim=8, base_channels=8).eval()
+    assert not torch.equal(with_ca(z, tokens), with_ca(other_eps, tokens))

@@ -45,16 +45,24 @@ def conditioning_kl(mu: Tensor, logvar: Tensor) -> Tensor:
 
 
 class ConditioningAugmentation(nn.Module):
-    """``phi [N, embed_dim]`` and ``eps [N, cond_dim]`` -> ``(c, mu, logvar)``, each ``[N, cond_dim]``."""
+    """``phi [N, embed_dim]`` and ``eps [N, cond_dim]`` -> ``(c, mu, logvar)``, each ``[N, cond_dim]``.
 
-    def __init__(self, embed_dim: int, cond_dim: int) -> None:
+    With ``noise=False`` (the paper's "without CA" ablation) ``c = mu``: ``eps`` is ignored and
+    :meth:`kl` is 0, so the code is a deterministic linear function of the caption's embedding.
+    """
+
+    def __init__(self, embed_dim: int, cond_dim: int, noise: bool = True) -> None:
         super().__init__()
-        self.cond_dim = cond_dim
+        self.cond_dim, self.noise = cond_dim, noise
         self.fc = nn.Linear(embed_dim, 2 * cond_dim)
 
     def forward(self, phi: Tensor, eps: Tensor) -> tuple[Tensor, Tensor, Tensor]:
         mu, logvar = self.fc(phi).chunk(2, dim=1)
-        return mu + torch.exp(0.5 * logvar) * eps, mu, logvar
+        return (mu + torch.exp(0.5 * logvar) * eps if self.noise else mu), mu, logvar
+
+    def kl(self, mu: Tensor, logvar: Tensor) -> Tensor:
+        """The KL term of G's loss: :func:`conditioning_kl`, or 0 without the noise."""
+        return conditioning_kl(mu, logvar) if self.noise else mu.new_zeros(())
 
 
 def _up_block(c_in: int, c_out: int, norm: str) -> nn.Sequential:
@@ -162,11 +170,13 @@ class StackGANStage1Generator(TextConditionedGenerator):
         norm: ``batch`` (the paper's), ``instance``, ``layer`` or ``none``.
         text_encoder: the encoders file (``gan_modules.nets.text.save_text_image_encoders``), None for
             the packaged one; in a checkpoint's spec, the encoder's configuration as plain data.
+        conditioning_augmentation: ``c ~ N(mu, Sigma)`` with its KL term (the paper's); False for
+            ``c = mu`` and no KL term (the eps part of ``z`` is then unused).
     """
 
     def __init__(self, sample_shape: Sequence[int] = (3, 64, 64), resolution: int = 32, noise_dim: int = 64,
                  cond_dim: int = 64, base_channels: int = 32, norm: str = "batch",
-                 text_encoder: str | dict | None = None) -> None:
+                 text_encoder: str | dict | None = None, conditioning_augmentation: bool = True) -> None:
         super().__init__()
         channels = check_sample_shape(sample_shape, ndim=3, name=type(self).__name__)[0]
         ups = _power_of_two_steps(f"{type(self).__name__} resolution", 4, resolution)
@@ -174,7 +184,7 @@ class StackGANStage1Generator(TextConditionedGenerator):
         self.noise_dim, self.cond_dim = noise_dim, cond_dim
         self.latent_dim = noise_dim + cond_dim
         self.text_encoder, self.vocabulary, self.max_length, self._encoder_spec = _frozen_text_encoder(text_encoder)
-        self.ca = ConditioningAugmentation(self.text_encoder.embed_dim, cond_dim)
+        self.ca = ConditioningAugmentation(self.text_encoder.embed_dim, cond_dim, noise=conditioning_augmentation)
         top = base_channels * 2**ups
         self.fc = nn.Sequential(nn.Linear(self.latent_dim, top * 16, bias=False), nn.BatchNorm1d(top * 16)
                                 if norm == "batch" else nn.Identity(), nn.ReLU(inplace=True))
@@ -190,7 +200,7 @@ class StackGANStage1Generator(TextConditionedGenerator):
     def condition(self, z: Tensor, phi: Tensor) -> tuple[Tensor, Tensor, Tensor]:
         """``(noise, c, kl)``: ``z``'s noise part and the conditioning code drawn with ``z``'s eps part."""
         c, mu, logvar = self.ca(phi, z[:, self.noise_dim:])
-        return z[:, :self.noise_dim], c, conditioning_kl(mu, logvar)
+        return z[:, :self.noise_dim], c, self.ca.kl(mu, logvar)
 
     def synthesize(self, noise: Tensor, c: Tensor) -> Tensor:
         x = self.fc(torch.cat([noise, c], dim=1)).view(len(noise), self.top, 4, 4)
@@ -222,10 +232,13 @@ class StackGANStage2Generator(TextConditionedGenerator):
             have ``base_channels * 4``.
         num_residual: residual blocks on the joint features.
         norm: ``batch`` (the paper's), ``instance``, ``layer`` or ``none``.
+        conditioning_augmentation: Stage-II's own ``c ~ N(mu, Sigma)`` with its KL term (the paper's);
+            False for ``c = mu`` and no KL term. Stage-I keeps its own setting.
     """
 
     def __init__(self, sample_shape: Sequence[int] = (3, 64, 64), stage1_checkpoint: str | dict = "",
-                 cond_dim: int = 64, base_channels: int = 32, num_residual: int = 2, norm: str = "batch") -> None:
+                 cond_dim: int = 64, base_channels: int = 32, num_residual: int = 2, norm: str = "batch",
+                 conditioning_augmentation: bool = True) -> None:
         super().__init__()
         shape = check_sample_shape(sample_shape, ndim=3, name=type(self).__name__)
         self.stage1 = load_stage1(stage1_checkpoint).requires_grad_(False).eval()
@@ -235,7 +248,7 @@ class StackGANStage2Generator(TextConditionedGenerator):
         self.latent_dim = self.stage1.latent_dim + cond_dim
         self.text_encoder, self.vocabulary, self.max_length = (self.stage1.text_encoder, self.stage1.vocabulary,
                                                                self.stage1.max_length)
-        self.ca = ConditioningAugmentation(self.text_encoder.embed_dim, cond_dim)
+        self.ca = ConditioningAugmentation(self.text_encoder.embed_dim, cond_dim, noise=conditioning_augmentation)
         if ups > 2:
             raise ValueError(f"{type(self).__name__}: the output ({high} px) is at most 4 times Stage-I's ({low} px)")
         # encode the Stage-I image down to a quarter of the output size (a 3x3 conv, then stride-2 4x4 convs)
@@ -268,7 +281,7 @@ class StackGANStage2Generator(TextConditionedGenerator):
         c, mu, logvar = self.ca(phi, z[:, split:])
         x = self.encoder(sketch)
         x = self.joint(torch.cat([x, c[:, :, None, None].expand(-1, -1, *x.shape[-2:])], dim=1))
-        return self.to_image(self.ups(x)), conditioning_kl(mu, logvar)
+        return self.to_image(self.ups(x)), self.ca.kl(mu, logvar)
 
 
 @register_network(small_configs=[{"cond_dim": 8, "base_channels": 4}, {"base_channels": 4, "norm": "none"}])
