@@ -59,7 +59,6 @@ def test_conditioning_probe_reads_attributes_from_mu_and_loses_them_in_noise():
 
     sys.path.insert(0, str(ROOT / "benchmarks"))
     from benchmarks import text_to_image
-
     from datamodules.text_image import TextImageDataModule
     from gan_modules.nets.stackgan import StackGANStage1Generator
 
