@@ -30,7 +30,8 @@ Usage::
 
 The step counts in the table are read from the checkpoints (a run stopped early, e.g. by SIGTERM
 through ``callbacks.Preemption``, reports the steps it made). With ``--stage1-checkpoint`` an
-existing Stage-I run is scored and Stage-II trained on it; its training time is then not measured. With both
+existing Stage-I run is scored and Stage-II trained on it; its training time is then not measured
+(``--stage1-seconds`` reports the time that run took, e.g. as ``train_s`` of its own benchmark). With both
 ``--stage1-checkpoint`` and ``--stage2-checkpoint`` nothing is trained: the two runs are scored.
 
 The table goes to stdout and, except with ``--quick``, into the ``text_to_image`` section of
@@ -91,8 +92,9 @@ def score(images_of: object, data: CaptionedImages, n: int, classifier: Attribut
 @torch.no_grad()
 def conditioning_probe(generator: torch.nn.Module, data: TextImageDataModule, seed: int = 0) -> dict[str, float]:
     """What Stage-I's conditioning code carries of each attribute: a logistic regression fitted on the
-    ``train`` captions' ``mu`` (and on one draw of ``c = mu + sigma * eps``) predicts the attribute of
-    the ``val`` captions; ``mu/<name>``, ``c/<name>`` accuracies and ``sigma``, the mean of sigma."""
+    ``train`` captions' ``mu`` (and on one draw of the code ``c``: ``mu + sigma * eps``, or ``mu`` without
+    conditioning augmentation) predicts the attribute of the ``val`` captions; ``mu/<name>``, ``c/<name>``
+    accuracies and ``sigma``, the mean of sigma (0 without conditioning augmentation)."""
     from sklearn.linear_model import LogisticRegression
 
     from datamodules.shapes_captions import ATTRIBUTES
@@ -102,9 +104,11 @@ def conditioning_probe(generator: torch.nn.Module, data: TextImageDataModule, se
 
     def codes(split: str) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
         pairs = data.split(split)
-        mu, logvar = stage1.ca.fc(stage1.embed(pairs.tokens)).chunk(2, dim=1)
-        sigma = torch.exp(0.5 * logvar)
-        return mu, mu + sigma * torch.randn(mu.shape, generator=gen), pairs.attributes[pairs.pairs[:, 0]], sigma
+        phi = stage1.embed(pairs.tokens)
+        c, mu, logvar = stage1.ca(phi, torch.randn(len(phi), stage1.ca.cond_dim, generator=gen))
+        # without conditioning augmentation c is mu and no noise is added: sigma 0
+        sigma = torch.exp(0.5 * logvar) if stage1.ca.noise else torch.zeros_like(mu)
+        return mu, c, pairs.attributes[pairs.pairs[:, 0]], sigma
 
     train_mu, train_c, train_y, _ = codes("train")
     val_mu, val_c, val_y, sigma = codes("val")
@@ -151,9 +155,13 @@ def main(argv: list[str] | None = None) -> str:
     parser.add_argument("--workdir", default=None, help="keep the runs here (default: a temporary folder)")
     parser.add_argument("--stage1-checkpoint", default=None,
                         help="score this Stage-I checkpoint and train Stage-II on it instead of training Stage-I")
+    parser.add_argument("--stage1-seconds", type=float, default=None,
+                        help="with --stage1-checkpoint: that run's training time, reported in the table")
     parser.add_argument("--stage2-checkpoint", default=None,
                         help="with --stage1-checkpoint: score this Stage-II checkpoint instead of training Stage-II")
     args = parser.parse_args(argv)
+    if args.stage1_seconds is not None and not args.stage1_checkpoint:
+        parser.error("--stage1-seconds goes with --stage1-checkpoint (a Stage-I run trained here is timed here)")
     if args.stage2_checkpoint and not args.stage1_checkpoint:
         parser.error("--stage2-checkpoint needs --stage1-checkpoint (the Stage-I run it was trained on)")
     if args.quick:
@@ -161,8 +169,8 @@ def main(argv: list[str] | None = None) -> str:
     work = Path(args.workdir or tempfile.mkdtemp(prefix="text_to_image_"))
     work.mkdir(parents=True, exist_ok=True)
     seconds1 = None
-    if args.stage1_checkpoint:  # an existing Stage-I run: scored as it is, its training time not measured here
-        stage1_ckpt = Path(args.stage1_checkpoint)
+    if args.stage1_checkpoint:  # an existing Stage-I run: scored as it is, its training time as given
+        stage1_ckpt, seconds1 = Path(args.stage1_checkpoint), args.stage1_seconds
     else:
         seconds1 = train(CONFIGS / "stackgan_stage1_shapes.yaml", work / "stage1", args.stage1_steps, args.threads, 100)
         stage1_ckpt = work / "stage1" / "checkpoints" / "last.ckpt"

@@ -73,3 +73,6 @@ def test_conditioning_probe_reads_attributes_from_mu_and_loses_them_in_noise():
     noisy = text_to_image.conditioning_probe(g, data)
     assert noisy["sigma"] > 1e3 and noisy["mu/colour"] == clear["mu/colour"]
     assert noisy["c/colour"] < 0.6 and noisy["c/shape"] < 0.6
+    g.ca.noise = False  # without conditioning augmentation the code is mu: nothing drowns it
+    plain = text_to_image.conditioning_probe(g, data)
+    assert plain["sigma"] == 0.0 and plain["c/colour"] == plain["mu/colour"] == clear["mu/colour"]
