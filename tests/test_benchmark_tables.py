@@ -76,3 +76,25 @@ def test_conditioning_probe_reads_attributes_from_mu_and_loses_them_in_noise():
     g.ca.noise = False  # without conditioning augmentation the code is mu: nothing drowns it
     plain = text_to_image.conditioning_probe(g, data)
     assert plain["sigma"] == 0.0 and plain["c/colour"] == plain["mu/colour"] == clear["mu/colour"]
+
+
+def test_stackgan_ablation_table_from_a_log(tmp_path):
+    from benchmarks import stackgan_ablation
+
+    scores = {"attr/colour": 1.0, "attr/shape": 0.92, "attr/size": 1.0, "attr/position": 1.0, "r_precision": 0.99,
+              "fid": 3.549}
+    row = {"variant": "no_ca_match10", "train_s": 1098.0, "steps": 1500, "test": scores,
+           "heldout": {**scores, "attr/shape": 0.634}, "probe": {"c/colour": 1.0, "c/shape": 0.49}}
+    log = tmp_path / "rows.jsonl"
+    log.write_text(json.dumps(row) + "\n" + json.dumps({"variant": "paper", "error": "RuntimeError: x"}) + "\n")
+    out = tmp_path / "results.md"
+    stackgan_ablation.main(["--from-log", str(log), "--out", str(out)])
+    text = out.read_text()
+    assert ("| no CA, matching term 10 (the presets) | 1500 | 1098 | 1.000 | 0.920 | 1.000 | 1.000 | 0.990 | 3.55 | "
+            "1.000 | 0.634 | 1.000 | 0.490 |") in text
+    assert "failed: RuntimeError: x" in text
+    # every variant sets CA, the KL weight and the matching weight itself, whatever the preset says
+    for _, overrides in stackgan_ablation.VARIANTS.values():
+        keys = sorted(item.split("=")[0] for item in overrides)
+        assert keys == sorted([stackgan_ablation.CA[:-1], "--model.init_args.matching_weight",
+                               "--model.init_args.kl_weight"])
