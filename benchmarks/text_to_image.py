@@ -200,7 +200,7 @@ def main(argv: list[str] | None = None) -> str:
               f"code of the `train` captions to each attribute, accuracy on the `val` captions; mean sigma "
               f"{probe['sigma']:.2f}):", "",
               "| code | colour | shape | size | position |", "| --- | ---: | ---: | ---: | ---: |"]
-    for code, label in (("mu", "mu"), ("c", "c = mu + sigma * eps (one draw)")):
+    for code, label in (("mu", "mu"), ("c", "c (one draw of mu + sigma * eps; mu without CA)")):
         lines.append(f"| {label} | " + " | ".join(f"{probe[f'{code}/{n}']:.3f}" for n in
                                                   ("colour", "shape", "size", "position")) + " |")
     table = "\n".join(lines)
