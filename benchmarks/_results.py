@@ -6,6 +6,7 @@ rerun replaces its own section and leaves the others alone, so several scripts s
 
 from __future__ import annotations
 
+import json
 import platform
 import sys
 from pathlib import Path
@@ -38,3 +39,20 @@ def write_section(name: str, markdown: str, path: Path = RESULTS) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(text)
     return path
+
+
+def publish(section: str, markdown: str, args, rows: list | None = None) -> None:
+    """Prints a benchmark's table and writes it into ``section`` of ``args.out`` (default docs/results.md),
+    except with ``args.quick`` and no ``args.out`` (quick numbers never replace the real table); with
+    ``args.json`` (when the script has it) also writes ``rows`` there as JSON."""
+    print(markdown)
+    if args.out is not None or not getattr(args, "quick", False):
+        print(f"written to {write_section(section, markdown, args.out or RESULTS)}", file=sys.stderr)
+    if getattr(args, "json", None) and rows is not None:
+        args.json.write_text(json.dumps(rows, indent=2))
+
+
+def read_rows(logs: list[Path], key: str) -> list[dict]:
+    """The JSON rows benchmark runs printed to their logs (stderr): every line starting ``{"<key>"``, in order."""
+    prefix = '{"' + key + '"'
+    return [json.loads(line) for log in logs for line in Path(log).read_text().splitlines() if line.startswith(prefix)]

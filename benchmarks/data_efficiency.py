@@ -38,7 +38,7 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from benchmarks._results import RESULTS, machine, write_section  # noqa: E402
+from benchmarks._results import machine, publish, read_rows  # noqa: E402
 from benchmarks.digits_quality import evaluate_preset, presets, train  # noqa: E402
 from callbacks.metrics.digits_classifier import DigitsClassifier, load_digits_split  # noqa: E402
 from evaluate import embed  # noqa: E402
@@ -109,9 +109,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
 
     train_x, _ = load_digits_split("train")
     if args.from_log is not None:
-        rows = [json.loads(line) for log in args.from_log for line in log.read_text().splitlines()
-                if line.startswith('{"preset"')]
-        return write(rows, args, command, len(train_x))
+        return write(read_rows(args.from_log, "preset"), args, command, len(train_x))
     extractor = DigitsClassifier()
     test = load_digits_split("val")
     real_feats, _ = embed(extractor, train_x, 250)
@@ -141,12 +139,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
 
 def write(rows: list[dict], args, command: str, n_train: int) -> list[dict]:
     """Prints the table of ``rows`` and writes it (except for ``--quick`` without ``--out``) and the JSON rows."""
-    markdown = table(rows, args, command, n_train)
-    print(markdown)
-    if args.out is not None or not args.quick:  # quick numbers never replace the real table by default
-        print(f"written to {write_section('data_efficiency', markdown, args.out or RESULTS)}", file=sys.stderr)
-    if args.json:
-        args.json.write_text(json.dumps(rows, indent=2))
+    publish('data_efficiency', table(rows, args, command, n_train), args, rows)
     return rows
 
 

@@ -35,7 +35,7 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from benchmarks._results import RESULTS, machine, write_section  # noqa: E402
+from benchmarks._results import machine, publish  # noqa: E402
 from benchmarks.digits_quality import evaluate_preset, family, presets, train  # noqa: E402
 from callbacks.metrics.digits_classifier import DigitsClassifier, load_digits_split  # noqa: E402
 from evaluate import embed  # noqa: E402
@@ -125,12 +125,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
                                            real_feats, test, args))
             print(json.dumps(row), file=sys.stderr, flush=True)
 
-    markdown = table(rows, args, command)
-    print(markdown)
-    if args.out is not None or not args.quick:  # quick numbers never replace the real table by default
-        print(f"written to {write_section('equal_wallclock', markdown, args.out or RESULTS)}", file=sys.stderr)
-    if args.json:
-        args.json.write_text(json.dumps(rows, indent=2))
+    publish('equal_wallclock', table(rows, args, command), args, rows)
     return rows
 
 

@@ -43,7 +43,7 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from benchmarks._results import machine, write_section  # noqa: E402
+from benchmarks._results import machine, read_rows, write_section  # noqa: E402
 from benchmarks.digits_quality import class_statistics, generate, train  # noqa: E402
 from callbacks.metrics.digits_classifier import DigitsClassifier, load_digits_split  # noqa: E402
 from evaluate import embed, score  # noqa: E402
@@ -170,8 +170,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
         args.generator_steps, args.num_samples = 10, 200
 
     if args.from_log is not None:
-        rows = [json.loads(line) for log in args.from_log for line in log.read_text().splitlines()
-                if line.startswith('{"variant"')]
+        rows = read_rows(args.from_log, "variant")
         rows = [row for row in rows if args.only is None or row["variant"] in args.only]
         for row in rows:  # lines without a step count are from a run of --generator-steps
             row.setdefault("steps", args.generator_steps)

@@ -35,7 +35,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from _results import RESULTS, machine, write_section  # noqa: E402
+from _results import machine, publish, read_rows  # noqa: E402
 from digits_quality import train  # noqa: E402
 from text_to_image import conditioning_probe, generator_images, generator_steps, score  # noqa: E402
 
@@ -118,8 +118,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
         args.steps, args.num_samples = 4, 200
 
     if args.from_log is not None:
-        rows = [json.loads(line) for log in args.from_log for line in log.read_text().splitlines()
-                if line.startswith('{"variant"')]
+        rows = read_rows(args.from_log, "variant")
     else:
         def run(name: str, tmp: str) -> dict:
             row: dict = {"variant": name}
@@ -134,10 +133,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
         with tempfile.TemporaryDirectory(prefix="stackgan_ablation_") as tmp, ThreadPoolExecutor(args.jobs) as pool:
             rows = list(pool.map(lambda name: run(name, tmp), args.only or list(VARIANTS)))
 
-    markdown = table(rows, command, args.from_log is not None)
-    print(markdown)
-    if args.out is not None or not args.quick:
-        print(f"written to {write_section('stackgan_ablation', markdown, args.out or RESULTS)}", file=sys.stderr)
+    publish("stackgan_ablation", table(rows, command, args.from_log is not None), args)
     return rows
 
 
